@@ -1,0 +1,9 @@
+"""quant_engine: the plain-Python core of the platform (no Dagster in here).
+
+Subpackages, in pipeline order: ``data`` (bar schema, loaders, synthetic market),
+``features`` (features and labels), ``models`` (alpha models and walk-forward),
+``evaluation`` (IC and performance metrics), ``signals`` (signal files) and
+``backtest`` (vectorized backtester and its report).
+"""
+
+__version__ = "0.1.0"

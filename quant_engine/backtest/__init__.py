@@ -1,0 +1,21 @@
+"""Vectorized daily backtest of signal-driven portfolios, with costs and a chart."""
+
+from quant_engine.backtest.costs import CostModel
+from quant_engine.backtest.report import plot_equity_and_drawdown
+from quant_engine.backtest.vectorized import (
+    BacktestConfig,
+    BacktestResult,
+    MarketPanel,
+    run_backtest,
+    target_weights,
+)
+
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "CostModel",
+    "MarketPanel",
+    "plot_equity_and_drawdown",
+    "run_backtest",
+    "target_weights",
+]

@@ -1,0 +1,54 @@
+"""Where local state lives: one directory, ``QUANT_HOME`` (default ``./.quant``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class QuantHome:
+    """The layout of the local state directory."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, root: str | os.PathLike[str] | None = None) -> QuantHome:
+        """Use ``root`` if given, else ``$QUANT_HOME``, else ``.quant`` in the working directory."""
+        chosen = root or os.environ.get("QUANT_HOME") or ".quant"
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def dagster(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.mlflow / "artifacts"
+
+    @property
+    def assets(self) -> Path:
+        return self.root / "assets"
+
+    @property
+    def signals(self) -> Path:
+        return self.root / "signals"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def ensure(self) -> QuantHome:
+        """Create every directory of the layout."""
+        for path in (self.dagster, self.mlflow_artifacts, self.assets, self.signals, self.reports):
+            path.mkdir(parents=True, exist_ok=True)
+        return self

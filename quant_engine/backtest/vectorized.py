@@ -142,8 +142,9 @@ def run_backtest(
     weights = target_weights(scores[signal_rows], eligible, cfg)[first:]
     # A name without a next open (e.g. delisted) is marked flat for that period.
     period_return = np.nan_to_num(exit_ / entry - 1.0, nan=0.0)[first:]
+    # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
     sigma = np.nan_to_num(sigma[first:])
-    adv = np.where(eligible[first:], adv[first:], np.inf)
+    adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
 
     n_periods = weights.shape[0]
     gross, cost, turnover, equity = (np.empty(n_periods) for _ in range(4))

@@ -99,7 +99,7 @@ def _rules() -> list[_Rule]:
     rules += [
         (
             "timestamp",
-            pl.col("timestamp").is_duplicated().over("symbol"),
+            ~pl.col("timestamp").is_first_distinct().over("symbol"),
             lambda r: f"duplicate timestamp {r['timestamp']}",
         ),
         (

@@ -1,0 +1,69 @@
+"""Shared fixtures: small synthetic markets and a materialized pipeline in a temporary home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from quant_engine.data import SyntheticMarket, SyntheticMarketConfig, generate_market
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+# A universe small enough for quick tests, long enough for a few walk-forward folds.
+SMALL_MARKET = {"n_symbols": 24, "n_days": 700, "seed": 11}
+SMALL_RUN_CONFIG = {
+    "ops": {"alpha_model": {"config": {"min_train_days": 250, "retrain_every": 90}}},
+}
+
+
+@pytest.fixture(scope="session")
+def small_market() -> SyntheticMarket:
+    return generate_market(SyntheticMarketConfig(**SMALL_MARKET))
+
+
+@pytest.fixture
+def quant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty QUANT_HOME for one test (MLflow pointed into it as well)."""
+    home = tmp_path / "quant_home"
+    monkeypatch.setenv("QUANT_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return home
+
+
+def materialize_pipeline(home: Path, **market: object) -> dg.ExecuteInProcessResult:
+    """Materialize the whole graph in-process into ``home`` on a small synthetic market."""
+    from quant_assets.definitions import defs
+    from quant_assets.resources import MarketDataResource
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANT_HOME", str(home))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        definitions = defs()
+        return dg.materialize(
+            list(definitions.assets),
+            resources={
+                **definitions.resources,
+                "market_data": MarketDataResource(**{**SMALL_MARKET, **market}),
+            },
+            run_config=SMALL_RUN_CONFIG,
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def materialized(tmp_path_factory: pytest.TempPathFactory):
+    """(home, result) of one full materialization shared by the pipeline tests."""
+    home = tmp_path_factory.mktemp("materialized") / "quant_home"
+    result = materialize_pipeline(home)
+    assert result.success, "the pipeline failed to materialize"
+    return home, result
+
+
+@pytest.fixture(scope="session")
+def materialized_home(materialized) -> Path:
+    """A QUANT_HOME holding a fully materialized small pipeline."""
+    return materialized[0]

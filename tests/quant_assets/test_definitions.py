@@ -1,0 +1,59 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from quant_assets.definitions import defs
+from tests.conftest import REPO_ROOT
+
+
+def test_definitions_load_with_the_expected_graph():
+    definitions = defs()
+    definitions.validate_loadable(definitions)
+    graph = definitions.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest"}
+    parents = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert parents["alpha_model"] == {"features"}
+    assert parents["signals"] == {"alpha_model", "features"}
+    assert parents["backtest"] == {"signals", "raw_bars"}
+    specs = definitions.resolve_assets_def("raw_bars").check_specs
+    checks = {spec.name: spec.blocking for spec in specs}
+    assert checks == {"no_extreme_moves": True, "sufficient_history": True}
+
+
+def test_schedules_are_stopped_by_default_and_retrain_weekly():
+    definitions = defs()
+    daily = definitions.resolve_schedule_def("daily_pipeline_schedule")
+    weekly = definitions.resolve_schedule_def("weekly_retrain_schedule")
+    assert daily.default_status == weekly.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert weekly.cron_schedule == "0 6 * * 6"
+    daily_job = definitions.resolve_job_def("daily_pipeline_job")
+    selected = {k.to_user_string() for k in daily_job.asset_layer.selected_asset_keys}
+    assert "alpha_model" not in selected and "signals" in selected
+
+
+def test_dagster_cli_validates_the_workspace(tmp_path: Path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "QUANT_HOME": str(tmp_path / "home")}
+    (tmp_path / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All code locations passed validation" in done.stderr + done.stdout

@@ -1,0 +1,114 @@
+"""The whole graph materialized in-process into a temporary QUANT_HOME, checked end to end."""
+
+import mlflow
+import numpy as np
+import polars as pl
+import pytest
+from mlflow.tracking import MlflowClient
+
+from quant_engine.evaluation import daily_ic, ic_summary, performance_metrics
+from quant_engine.features import add_forward_return_label
+from quant_engine.paths import QuantHome
+from quant_engine.signals import read_signal_file
+
+
+def _metadata(result, asset: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        if event.materialization.asset_key.to_user_string() == asset:
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    raise AssertionError(f"{asset} was not materialized")
+
+
+@pytest.fixture(scope="module")
+def home(materialized) -> QuantHome:
+    return QuantHome(materialized[0])
+
+
+@pytest.fixture(scope="module")
+def client(home) -> MlflowClient:
+    return MlflowClient(tracking_uri=home.mlflow_tracking_uri)
+
+
+def test_every_asset_and_check_succeeded(materialized):
+    _, result = materialized
+    keys = {
+        e.materialization.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
+    }
+    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest"}
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"no_extreme_moves": True, "sufficient_history": True}
+
+
+def test_mlflow_run_is_tagged_logged_and_registered(materialized, home, client):
+    _, result = materialized
+    model = _metadata(result, "alpha_model")
+    run = client.get_run(model["mlflow_run_id"])
+    assert run.data.tags["dagster.run_id"] == result.run_id
+    assert run.data.tags["dagster.asset"] == "alpha_model"
+    assert run.data.params["model_family"] == "lightgbm"
+    assert run.data.params["walk_forward.embargo_days"] == "1"
+    assert run.data.metrics["ic"] == pytest.approx(model["model_ic"])
+    assert {"rank_ic", "icir", "rank_icir"} <= set(run.data.metrics)
+    assert len(client.get_metric_history(run.info.run_id, "fold_ic")) == model["folds"]
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "quant-alpha"
+    assert experiment.artifact_location.startswith(home.mlflow_artifacts.as_uri())
+
+    name, version = model["model_version"].removeprefix("models:/").split("/")
+    registered = client.get_model_version(name, version)
+    assert registered.run_id == run.info.run_id
+    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
+    info = mlflow.models.get_model_info(model["model_version"])
+    assert info.signature is not None
+    assert "ret_5_rank" in info.signature.inputs.input_names()
+
+
+def test_signal_files_match_the_signals_asset(materialized, home):
+    _, result = materialized
+    asset = pl.read_parquet(home.assets / "signals.parquet")
+    for path in (home.signals / "signals.parquet", home.signals / "signals.csv"):
+        written = read_signal_file(path)
+        assert written.columns == ["timestamp", "symbol", "score", "model_version"]
+        assert written.height == asset.height
+        np.testing.assert_allclose(
+            written["score"].to_numpy(), asset.sort("timestamp", "symbol")["score"].to_numpy()
+        )
+    assert asset["model_version"].unique().to_list() == [
+        _metadata(result, "alpha_model")["model_version"]
+    ]
+
+
+def test_reported_ic_is_the_ic_of_the_signals(materialized, home):
+    _, result = materialized
+    bars = pl.read_parquet(home.assets / "raw_bars.parquet")
+    signals = pl.read_parquet(home.assets / "signals.parquet")
+    summary = ic_summary(daily_ic(add_forward_return_label(signals, bars)))
+    model = _metadata(result, "alpha_model")
+    assert summary["ic"] == pytest.approx(model["model_ic"], abs=1e-12)
+    assert summary["rank_ic"] == pytest.approx(model["model_rank_ic"], abs=1e-12)
+    assert model["model_ic"] > 0.02
+    # The oracle IC of the generator bounds what any model can learn from the same bars.
+    assert model["model_ic"] < _metadata(result, "raw_bars")["oracle_ic"] * 1.2
+
+
+def test_backtest_metrics_agree_across_asset_mlflow_and_reports(materialized, home, client):
+    _, result = materialized
+    meta = _metadata(result, "backtest")
+    daily = pl.read_parquet(home.assets / "backtest.parquet")
+    assert set(daily["strategy"]) == {"long_short", "long_only"}
+    for mode in ("long_short", "long_only"):
+        rows = daily.filter(pl.col("strategy") == mode)
+        recomputed = performance_metrics(rows["net_return"].to_numpy(), rows["turnover"].to_numpy())
+        assert meta[f"{mode}.sharpe"] == pytest.approx(recomputed["sharpe"])
+        assert meta[f"{mode}.max_drawdown"] == pytest.approx(recomputed["max_drawdown"])
+        assert rows["drawdown"].min() == pytest.approx(recomputed["max_drawdown"])
+    run = client.get_run(meta["mlflow_run_id"])
+    assert run.data.metrics["backtest.long_short.sharpe"] == pytest.approx(
+        meta["long_short.sharpe"]
+    )
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert "backtest_equity.png" in artifacts
+    chart = home.reports / "backtest_equity.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (home.reports / "backtest_metrics.json").is_file()

@@ -1,0 +1,61 @@
+"""`quant ui` serves the Dagster and MLflow UIs on loopback and stops cleanly on Ctrl-C."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "quant ui exited early"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read()
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def test_quant_ui_serves_both_uis(tmp_path: Path):
+    dagster_port, mlflow_port = _free_port(), _free_port()
+    env = {**os.environ, "QUANT_HOME": str(tmp_path / "home")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    quant = Path(sys.executable).parent / "quant"
+    process = subprocess.Popen(
+        [str(quant), "ui", "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        info = _wait_for(f"http://127.0.0.1:{dagster_port}/server_info", process)
+        assert b"dagster_webserver_version" in info
+        assert _wait_for(f"http://127.0.0.1:{mlflow_port}/health", process) == b"OK"
+        assert (tmp_path / "home" / "dagster" / "dagster.yaml").is_file()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        assert f"Dagster UI: http://127.0.0.1:{dagster_port}" in output
+        assert f"MLflow UI:  http://127.0.0.1:{mlflow_port}" in output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    for port in (dagster_port, mlflow_port):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"

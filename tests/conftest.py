@@ -12,8 +12,9 @@ from quant_engine.data import SyntheticMarket, SyntheticMarketConfig, generate_m
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 
-# A universe small enough for quick tests, long enough for a few walk-forward folds.
-SMALL_MARKET = {"n_symbols": 24, "n_days": 700, "seed": 11}
+# A universe small enough for quick tests, long enough for a few walk-forward folds; its
+# planted signal is stronger than the default so that the short history still shows it.
+SMALL_MARKET = {"n_symbols": 24, "n_days": 700, "seed": 11, "signal_strength": 0.1}
 SMALL_RUN_CONFIG = {
     "ops": {"alpha_model": {"config": {"min_train_days": 250, "retrain_every": 90}}},
 }

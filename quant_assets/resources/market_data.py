@@ -23,10 +23,10 @@ class MarketDataResource(dg.ConfigurableResource):
 
     source: Literal["synthetic", "directory"] = "synthetic"
     directory: str = ""  # for source="directory"
-    n_symbols: int = 50
-    n_days: int = 2016
-    seed: int = 7
-    signal_strength: float = 0.08
+    n_symbols: int = SyntheticMarketConfig.n_symbols
+    n_days: int = SyntheticMarketConfig.n_days
+    seed: int = SyntheticMarketConfig.seed
+    signal_strength: float = SyntheticMarketConfig.signal_strength
 
     def load(self) -> LoadedBars:
         if self.source == "directory":

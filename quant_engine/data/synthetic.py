@@ -27,7 +27,7 @@ class SyntheticMarketConfig:
     start: str = "2016-01-04"
     n_sectors: int = 5
     seed: int = 7
-    signal_strength: float = 0.08  # planted drift, in daily vols per unit z-score of the signal
+    signal_strength: float = 0.05  # planted drift, in daily vols per unit z-score of the signal
     reversal_weight: float = 1.0  # weight of -z(5-day return) in the signal
     momentum_weight: float = 0.5  # weight of +z(60-day return) in the signal
     warmup_days: int = 60  # no alpha is planted before this many days of history

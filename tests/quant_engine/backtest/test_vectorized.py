@@ -1,5 +1,6 @@
 """The vectorized backtest against a plain per-bar, per-share reference simulation."""
 
+import itertools
 import math
 
 import numpy as np
@@ -42,7 +43,7 @@ def reference_final_equity(bars: pl.DataFrame, signals: pl.DataFrame, cfg: Backt
         if d < window:
             return None
         closes = [rows[(s, dates[i])]["close"] for i in range(d - window, d + 1)]
-        logs = [math.log(b / a) for a, b in zip(closes, closes[1:], strict=False)]
+        logs = [math.log(b / a) for a, b in itertools.pairwise(closes)]
         mean = sum(logs) / window
         return math.sqrt(sum((x - mean) ** 2 for x in logs) / (window - 1))
 

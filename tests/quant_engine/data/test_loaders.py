@@ -60,7 +60,7 @@ def test_error_counts_further_bad_rows(tmp_path):
 
 
 def test_directory_problems_are_named(tmp_path):
-    with pytest.raises(BarValidationError, match="contains no .csv or .parquet bar files"):
+    with pytest.raises(BarValidationError, match=r"contains no \.csv or \.parquet bar files"):
         load_bar_directory(tmp_path)
     with pytest.raises(BarValidationError, match="is not a directory"):
         load_bar_directory(tmp_path / "absent")

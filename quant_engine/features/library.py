@@ -58,16 +58,7 @@ def _time_series_features(cfg: FeatureConfig) -> list[pl.Expr]:
 def feature_columns(config: FeatureConfig | None = None) -> list[str]:
     """Names of the feature columns ``build_features`` produces, in order."""
     cfg = config or FeatureConfig()
-    names = [f"ret_{w}" for w in cfg.return_windows]
-    names += [f"vol_{w}" for w in cfg.volatility_windows]
-    names += [
-        "volume_z",
-        f"parkinson_{cfg.range_window}",
-        f"amihud_{cfg.range_window}",
-        "range",
-        "close_location",
-        "gap",
-    ]
+    names = [expr.meta.output_name() for expr in _time_series_features(cfg)]
     return names + [f"{name}_rank" for name in cfg.ranked]
 
 

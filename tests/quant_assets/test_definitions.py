@@ -57,3 +57,18 @@ def test_dagster_cli_validates_the_workspace(tmp_path: Path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All code locations passed validation" in done.stderr + done.stdout
+
+
+def test_dagster_yaml_gives_a_queued_sqlite_instance_with_run_limits(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    with dg.DagsterInstance.get() as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    assert (tmp_path / "history" / "runs.db").is_file()  # SQLite storage in DAGSTER_HOME
+    assert queue.max_concurrent_runs == 2
+    assert queue.tag_concurrency_limits == [
+        {"key": "quant/workload", "value": "training", "limit": 1}
+    ]
+    retrain = defs().resolve_job_def("retrain_job")
+    assert retrain.tags["quant/workload"] == "training"

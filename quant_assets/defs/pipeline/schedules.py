@@ -11,6 +11,7 @@ retrain_job = dg.define_asset_job(
     "retrain_job",
     selection=dg.AssetSelection.all(),
     description="The whole graph, retraining the alpha model walk-forward.",
+    tags={"quant/workload": "training"},
 )
 
 daily_pipeline_schedule = dg.ScheduleDefinition(

@@ -90,6 +90,10 @@ def demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def ui(args: argparse.Namespace) -> int:
     """Start the Dagster webserver (with daemon) and the MLflow UI on loopback."""
     home = prepare_home()
@@ -115,7 +119,10 @@ def ui(args: argparse.Namespace) -> int:
         args.host,
         "--port",
         str(args.mlflow_port),
+        "--workers",
+        "1",  # the UI is for one person; more workers only compete for the cores
     ]
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the servers on `kill` too, not only Ctrl-C
     processes = [subprocess.Popen(cmd, cwd=PROJECT_ROOT) for cmd in (dagster, mlflow)]
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}", flush=True)
     print(f"MLflow UI:  http://{args.host}:{args.mlflow_port}", flush=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 LABEL = "label"
+LABEL_HORIZON = "label_horizon"  # travels with the label so training can embargo correctly
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ def add_forward_return_label(
 
     The label of day ``t`` is ``open[t+1+h] / open[t+1] - 1``: the return of a position
     entered at the next open and held ``h`` bars. It is null where the future is not known yet.
+    The horizon ``h`` is kept beside it in the ``label_horizon`` column.
     """
     cfg = config or LabelConfig()
     entry = pl.col("open").shift(-1).over("symbol")
@@ -34,7 +36,12 @@ def add_forward_return_label(
     labels = (
         bars.lazy()
         .sort("symbol", "timestamp")
-        .select("symbol", "timestamp", (exit_ / entry - 1.0).alias(LABEL))
+        .select(
+            "symbol",
+            "timestamp",
+            (exit_ / entry - 1.0).alias(LABEL),
+            pl.lit(cfg.horizon, dtype=pl.Int32).alias(LABEL_HORIZON),
+        )
     )
     return (
         frame.lazy()

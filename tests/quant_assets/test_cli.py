@@ -1,4 +1,4 @@
-"""`quant ui` serves the Dagster and MLflow UIs on loopback and stops cleanly on Ctrl-C."""
+"""`quant ui` serves both UIs on loopback, runs "Materialize all" as the UI does, stops cleanly."""
 
 import os
 import signal
@@ -9,7 +9,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+from dagster_graphql import DagsterGraphQLClient
+
+from tests.conftest import REPO_ROOT, SMALL_MARKET, SMALL_RUN_CONFIG
 
 
 def _free_port() -> int:
@@ -18,7 +20,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> bytes:
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 420.0) -> bytes:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "quant ui exited early"
@@ -30,7 +32,23 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> by
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def test_quant_ui_serves_both_uis(tmp_path: Path):
+def _materialize_all_through_the_webserver(port: int, timeout: float = 600.0) -> str:
+    """Launch the asset job via GraphQL: queued, then run by the daemon in subprocesses."""
+    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    run_config = {**SMALL_RUN_CONFIG, "resources": {"market_data": {"config": SMALL_MARKET}}}
+    run_id = client.submit_job_execution(
+        "__ASSET_JOB", repository_location_name="quant_assets", run_config=run_config
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get_run_status(run_id).value
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return status
+        time.sleep(2)
+    raise AssertionError(f"run {run_id} did not finish within {timeout} s")
+
+
+def test_quant_ui_serves_both_uis_and_materializes_all(tmp_path: Path):
     dagster_port, mlflow_port = _free_port(), _free_port()
     env = {**os.environ, "QUANT_HOME": str(tmp_path / "home")}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -49,6 +67,9 @@ def test_quant_ui_serves_both_uis(tmp_path: Path):
         assert b"dagster_webserver_version" in info
         assert _wait_for(f"http://127.0.0.1:{mlflow_port}/health", process) == b"OK"
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").is_file()
+        assert _materialize_all_through_the_webserver(dagster_port) == "SUCCESS"
+        for asset in ("raw_bars", "features", "alpha_model", "signals", "backtest"):
+            assert (tmp_path / "home" / "assets" / f"{asset}.parquet").is_file()
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
         assert f"Dagster UI: http://127.0.0.1:{dagster_port}" in output

@@ -6,7 +6,13 @@ import dagster as dg
 import polars as pl
 
 from quant_assets.resources import MlflowResource
-from quant_engine.features import LABEL, LabelConfig, add_forward_return_label, build_features
+from quant_engine.features import (
+    LABEL,
+    LABEL_HORIZON,
+    LabelConfig,
+    add_forward_return_label,
+    build_features,
+)
 from quant_engine.features import feature_columns as all_features
 from quant_engine.models import LightGBMConfig, LightGBMModel, WalkForwardConfig, run_walk_forward
 
@@ -36,8 +42,7 @@ class AlphaModelConfig(dg.Config):
     train_days: int = 756
     min_train_days: int = 504
     retrain_every: int = 63
-    embargo_days: int = 1
-    label_horizon: int = 1
+    embargo_days: int = 1  # must be at least the label horizon of the features
     n_estimators: int = 150
     learning_rate: float = 0.05
     num_leaves: int = 15
@@ -78,7 +83,7 @@ def alpha_model(
         names,
         lambda: LightGBMModel(lgbm, feature_names=names),
         walk,
-        horizon=config.label_horizon,
+        horizon=int(features[LABEL_HORIZON].max()),
         on_fold=progress,
     )
     with mlflow.start_run(context, run_name="lightgbm-walk-forward") as run:

@@ -22,3 +22,12 @@ def test_alpha_model_embargoes_by_the_horizon_the_features_were_labelled_with(
             features=labelled,
             mlflow=MlflowResource(),
         )
+
+
+def test_features_asset_builds_the_configured_sets(small_market):
+    config = FeaturesConfig(factor_sets=["basic", "alpha158"], normalize="rank")
+    output = features(config=config, raw_bars=small_market.bars)
+    frame = output.value
+    assert output.metadata["n_features"].value == 18 + 158
+    assert {"ret_5_rank", "RSQR60", "label", "label_horizon"} <= set(frame.columns)
+    assert frame["RSQR60"].drop_nulls().max() == 1.0  # ranked across symbols per day

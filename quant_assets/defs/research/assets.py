@@ -4,33 +4,40 @@ from dataclasses import asdict
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from quant_assets.resources import MlflowResource
 from quant_engine.features import (
     LABEL,
     LABEL_HORIZON,
+    FactorSetConfig,
     LabelConfig,
     add_forward_return_label,
-    build_features,
+    build_factor_sets,
+    feature_names,
 )
-from quant_engine.features import feature_columns as all_features
 from quant_engine.models import LightGBMConfig, LightGBMModel, WalkForwardConfig, run_walk_forward
 
 
 class FeaturesConfig(dg.Config):
+    factor_sets: list[str] = Field(default_factory=lambda: ["basic"])  # names in FACTOR_SETS
+    normalize: str = "none"  # none | zscore | rank, across symbols per day
     label_horizon: int = 1
 
 
 @dg.asset(group_name="research", kinds={"polars", "parquet"})
 def features(config: FeaturesConfig, raw_bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """The feature library per (symbol, day) plus the forward-return label (null when unknown)."""
-    frame = add_forward_return_label(
-        build_features(raw_bars), raw_bars, LabelConfig(config.label_horizon)
+    """The chosen factor sets per (symbol, day) plus the forward-return label (null if unknown)."""
+    factors = build_factor_sets(
+        raw_bars, FactorSetConfig(tuple(config.factor_sets), config.normalize)
     )
+    frame = add_forward_return_label(factors, raw_bars, LabelConfig(config.label_horizon))
     return dg.Output(
         frame,
         metadata={
-            "features": ", ".join(all_features()),
+            "factor_sets": ", ".join(config.factor_sets),
+            "normalize": config.normalize,
+            "n_features": len(feature_names(frame)),
             "label_horizon": config.label_horizon,
             "labelled_rows": frame[LABEL].is_not_null().sum(),
         },
@@ -70,7 +77,7 @@ def alpha_model(
         num_leaves=config.num_leaves,
         seed=config.seed,
     )
-    names = all_features()
+    names = feature_names(features)
 
     def progress(fold, n_folds: int) -> None:
         context.log.info(

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from quant_assets.resources import MlflowResource
-from quant_engine.features import feature_columns
+from quant_engine.features import feature_names
 from quant_engine.paths import QuantHome
 from quant_engine.signals import write_signal_files
 
@@ -27,7 +27,7 @@ def signals(
     if newer.height:
         context.log.info(f"scoring {newer['timestamp'].n_unique()} new day(s) with {latest_uri}")
         model = mlflow.load_model(latest_uri)
-        names = feature_columns()
+        names = feature_names(features)
         scores = model.predict(newer.select(names).to_pandas())
         scored = pl.concat(
             [

@@ -5,24 +5,17 @@ from polars.testing import assert_frame_equal
 
 from quant_engine.features import (
     LABEL,
+    FactorSetConfig,
     FeatureConfig,
     LabelConfig,
     add_forward_return_label,
+    alpha158_columns,
+    build_factor_sets,
     build_features,
     feature_columns,
+    feature_names,
 )
-
-
-def _scramble_after(bars: pl.DataFrame, cutoff, seed: int = 0) -> pl.DataFrame:
-    """Replace every bar after ``cutoff`` with different (still valid) values."""
-    rng = np.random.default_rng(seed)
-    shock = pl.Series(rng.uniform(0.5, 2.0, bars.height))
-    later = pl.col("timestamp") > cutoff
-    return bars.with_columns(
-        *(pl.when(later).then(pl.col(c) * shock).otherwise(pl.col(c)) for c in ("open", "high")),
-        *(pl.when(later).then(pl.col(c) * shock).otherwise(pl.col(c)) for c in ("low", "close")),
-        pl.when(later).then(pl.col("volume") * shock.pow(3)).otherwise(pl.col("volume")),
-    )
+from tests.quant_engine.features.scramble import scramble_after
 
 
 @pytest.mark.parametrize("cut_index", [70, 300, 650])
@@ -30,7 +23,7 @@ def test_no_feature_at_t_reads_a_bar_after_t(small_market, cut_index):
     bars = small_market.bars
     cutoff = bars["timestamp"].unique().sort()[cut_index]
     original = build_features(bars)
-    changed = build_features(_scramble_after(bars, cutoff))
+    changed = build_features(scramble_after(bars, cutoff))
     upto = pl.col("timestamp") <= cutoff
     assert_frame_equal(original.filter(upto), changed.filter(upto))
     # The scramble is real: features after the cutoff do change.
@@ -65,3 +58,30 @@ def test_invalid_windows_are_rejected():
         FeatureConfig(return_windows=(0, 5))
     with pytest.raises(ValueError, match="horizon"):
         LabelConfig(horizon=0)
+
+
+def test_factor_sets_join_and_normalize_per_day(small_market):
+    bars = small_market.bars
+    both = build_factor_sets(bars, FactorSetConfig(sets=("basic", "alpha158")))
+    assert feature_names(both) == feature_columns() + alpha158_columns()
+    z = build_factor_sets(bars, FactorSetConfig(normalize="zscore"))
+    day = z.filter(pl.col("timestamp") == z["timestamp"].unique().sort()[100])
+    assert day["ret_5"].mean() == pytest.approx(0, abs=1e-12)
+    assert day["ret_5"].std() == pytest.approx(1, rel=0.1)  # clipping may trim a tail
+    ranked = build_factor_sets(bars, FactorSetConfig(normalize="rank"))
+    assert ranked["vol_20"].min() > 0 and ranked["vol_20"].max() == 1
+
+
+def test_normalization_uses_no_other_day(small_market):
+    bars = small_market.bars
+    cutoff = bars["timestamp"].unique().sort()[200]
+    config = FactorSetConfig(sets=("basic", "alpha158"), normalize="zscore")
+    original = build_factor_sets(bars, config)
+    changed = build_factor_sets(scramble_after(bars, cutoff), config)
+    upto = pl.col("timestamp") <= cutoff
+    assert_frame_equal(original.filter(upto), changed.filter(upto))
+
+
+def test_unknown_factor_set_is_named():
+    with pytest.raises(ValueError, match=r"unknown factor set\(s\) \['alpha999'\]"):
+        FactorSetConfig(sets=("alpha999",))

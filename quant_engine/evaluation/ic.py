@@ -6,6 +6,8 @@ import math
 
 import polars as pl
 
+from quant_engine.features.labels import LabelConfig, add_forward_return_label
+
 
 def daily_ic(
     frame: pl.DataFrame, score: str = "score", label: str = "label", min_names: int = 5
@@ -39,3 +41,19 @@ def ic_summary(daily: pl.DataFrame) -> dict[str, float]:
     out["rank_icir"] = out.pop("rank_ic_ir")
     out["ic_tstat"] = out["icir"] * math.sqrt(n) if n > 1 else math.nan
     return out
+
+
+def ic_decay(
+    scores: pl.DataFrame, bars: pl.DataFrame, horizons: tuple[int, ...] = (1, 2, 5, 10, 20)
+) -> pl.DataFrame:
+    """IC and rank IC of ``scores`` (symbol, timestamp, score) against returns over each horizon.
+
+    The return for horizon ``h`` is the one a signal of day t earns from the open of t+1 to
+    the open of t+1+h, as in the training label.
+    """
+    rows = []
+    for h in horizons:
+        labelled = add_forward_return_label(scores, bars, LabelConfig(horizon=h))
+        summary = ic_summary(daily_ic(labelled))
+        rows.append({"horizon": h, "ic": summary["ic"], "rank_ic": summary["rank_ic"]})
+    return pl.DataFrame(rows)

@@ -10,6 +10,7 @@ import polars as pl
 from quant_engine.evaluation.ic import daily_ic, ic_summary
 from quant_engine.features.labels import LABEL
 from quant_engine.models.base import AlphaModel
+from quant_engine.models.panel import Panel
 
 
 def _ic(frame: pl.DataFrame, scores: np.ndarray) -> dict[str, float]:
@@ -31,39 +32,46 @@ def adversarial_noise_ic(
     pushes each score against its realized label (the direction found per feature by a
     finite difference of the same size), a label-aware upper bound on the damage.
     """
-    rows = frame.filter(pl.col(LABEL).is_not_null())
-    x = rows.select(features).to_numpy().astype(float)
-    scale = np.nanstd(x, axis=0)
-    # +1 where a higher score would have been right (label above the day's mean), else -1.
-    against = -np.sign(
-        rows.select(pl.col(LABEL) - pl.col(LABEL).mean().over("timestamp"))[LABEL].to_numpy()
+    frame = frame.sort("symbol", "timestamp")
+    panel = Panel.from_frame(frame, features)
+    rows = np.flatnonzero(frame[LABEL].is_not_null().to_numpy())
+    scored = frame[rows]
+    x = panel.features.astype(float)
+    scale = np.nanstd(x[rows], axis=0)
+    # +1 where a higher score would have been right (label above the day's mean), else -1;
+    # rows without a label are not pushed.
+    against = np.zeros(x.shape[0])
+    against[rows] = np.sign(
+        scored.select(pl.col(LABEL) - pl.col(LABEL).mean().over("timestamp"))[LABEL].to_numpy()
     )
+
+    def ic_of(values: np.ndarray) -> dict[str, float]:
+        return _ic(scored, model.predict(panel.with_features(values), rows))
+
     rng = np.random.default_rng(seed)
-    base = _ic(rows, model.predict(x))
-    out = [{"perturbation": "none", "sigma": 0.0, "ic": base["ic"], "rank_ic": base["rank_ic"]}]
+    base = ic_of(x)
+    out = [{"perturbation": "none", "sigma": 0.0, **_pick(base)}]
     for sigma in sigmas:
         step = sigma * scale
-        noisy = _ic(rows, model.predict(x + rng.standard_normal(x.shape) * step))
+        noisy = ic_of(x + rng.standard_normal(x.shape) * step)
         worst = x.copy()
         for f in range(x.shape[1]):
             up, down = x.copy(), x.copy()
             up[:, f] += step[f]
             down[:, f] -= step[f]
-            direction = np.sign(model.predict(up) - model.predict(down))
-            worst[:, f] += step[f] * direction * against
-        attacked = _ic(rows, model.predict(worst))
+            direction = np.zeros(x.shape[0])
+            direction[rows] = np.sign(
+                model.predict(panel.with_features(up), rows)
+                - model.predict(panel.with_features(down), rows)
+            )
+            worst[:, f] -= step[f] * direction * against
+        attacked = ic_of(worst)
         out += [
-            {
-                "perturbation": "gaussian",
-                "sigma": sigma,
-                "ic": noisy["ic"],
-                "rank_ic": noisy["rank_ic"],
-            },
-            {
-                "perturbation": "worst_case",
-                "sigma": sigma,
-                "ic": attacked["ic"],
-                "rank_ic": attacked["rank_ic"],
-            },
+            {"perturbation": "gaussian", "sigma": sigma, **_pick(noisy)},
+            {"perturbation": "worst_case", "sigma": sigma, **_pick(attacked)},
         ]
     return pl.DataFrame(out)
+
+
+def _pick(summary: dict[str, float]) -> dict[str, float]:
+    return {"ic": summary["ic"], "rank_ic": summary["rank_ic"]}

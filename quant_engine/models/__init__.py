@@ -2,6 +2,7 @@
 
 from quant_engine.models.base import AlphaModel
 from quant_engine.models.lightgbm_model import LightGBMConfig, LightGBMModel
+from quant_engine.models.panel import Panel
 from quant_engine.models.walk_forward import (
     Fold,
     WalkForwardConfig,
@@ -15,6 +16,7 @@ __all__ = [
     "Fold",
     "LightGBMConfig",
     "LightGBMModel",
+    "Panel",
     "WalkForwardConfig",
     "WalkForwardResult",
     "run_walk_forward",

@@ -8,12 +8,16 @@ from typing import Any, Self
 import lightgbm as lgb
 import numpy as np
 
+from quant_engine.models.base import Validation
+from quant_engine.models.panel import Panel
+
 
 @dataclass(frozen=True)
 class LightGBMConfig:
     """LightGBM hyper-parameters; ``deterministic`` training for a fixed seed."""
 
     n_estimators: int = 150
+    early_stopping_rounds: int = 20  # used when a validation slice is given
     learning_rate: float = 0.05
     num_leaves: int = 15
     min_data_in_leaf: int = 200
@@ -28,6 +32,7 @@ class LightGBMConfig:
         """LightGBM's own parameter dictionary."""
         params = asdict(self)
         params.pop("n_estimators")
+        params.pop("early_stopping_rounds")
         return {
             **params,
             "objective": "regression",
@@ -40,22 +45,33 @@ class LightGBMConfig:
 class LightGBMModel:
     """A LightGBM regressor following the :class:`AlphaModel` protocol."""
 
-    def __init__(
-        self, config: LightGBMConfig | None = None, feature_names: list[str] | None = None
-    ) -> None:
+    def __init__(self, config: LightGBMConfig | None = None) -> None:
         self.config = config or LightGBMConfig()
-        self.feature_names = feature_names
         self.booster: lgb.Booster | None = None
 
-    def fit(self, features: np.ndarray, target: np.ndarray) -> Self:
-        names = self.feature_names or "auto"
-        data = lgb.Dataset(features, label=target, feature_name=names, free_raw_data=True)
+    def fit(
+        self,
+        panel: Panel,
+        index: np.ndarray,
+        target: np.ndarray,
+        valid: Validation | None = None,
+    ) -> Self:
+        data = lgb.Dataset(panel.rows(index), label=target, feature_name=panel.names)
+        sets, callbacks = [], []
+        if valid is not None:
+            sets = [lgb.Dataset(panel.rows(valid[0]), label=valid[1], reference=data)]
+            callbacks = [lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)]
         self.booster = lgb.train(
-            self.config.params(), data, num_boost_round=self.config.n_estimators
+            self.config.params(),
+            data,
+            num_boost_round=self.config.n_estimators,
+            valid_sets=sets,
+            callbacks=callbacks,
         )
         return self
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, panel: Panel, index: np.ndarray) -> np.ndarray:
         if self.booster is None:
             raise RuntimeError("LightGBMModel.predict called before fit")
-        return np.asarray(self.booster.predict(features), dtype=float)
+        # The booster predicts with its best iteration when early stopping found one.
+        return np.asarray(self.booster.predict(panel.rows(index)), dtype=float)

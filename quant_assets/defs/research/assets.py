@@ -88,7 +88,7 @@ def alpha_model(
     result = run_walk_forward(
         features,
         names,
-        lambda: LightGBMModel(lgbm, feature_names=names),
+        lambda: LightGBMModel(lgbm),
         walk,
         horizon=int(features[LABEL_HORIZON].max()),
         on_fold=progress,

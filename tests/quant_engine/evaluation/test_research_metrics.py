@@ -15,7 +15,7 @@ from quant_engine.evaluation import (
 )
 from quant_engine.evaluation.robustness import adversarial_noise_ic
 from quant_engine.features import add_forward_return_label, build_features, feature_columns
-from quant_engine.models import LightGBMConfig, LightGBMModel
+from quant_engine.models import LightGBMConfig, LightGBMModel, Panel
 
 
 def test_ic_decay_of_a_perfect_one_day_forecast(small_market):
@@ -96,12 +96,11 @@ def test_input_noise_hurts_and_the_worst_case_hurts_most(small_market):
     frame = add_forward_return_label(build_features(bars), bars).drop_nulls()
     names = feature_columns()
     dates = frame["timestamp"].unique().sort()
-    train, test = (
-        frame.filter(pl.col("timestamp") < dates[400]),
-        frame.filter(pl.col("timestamp") >= dates[402]),
-    )
-    model = LightGBMModel(LightGBMConfig(n_estimators=60), feature_names=names)
-    model.fit(train.select(names).to_numpy(), train["label"].to_numpy())
+    test = frame.filter(pl.col("timestamp") >= dates[402])
+    model = LightGBMModel(LightGBMConfig(n_estimators=60))
+    panel = Panel.from_frame(frame, names)
+    train_rows = np.flatnonzero((frame["timestamp"] < dates[400]).to_numpy())
+    model.fit(panel, train_rows, frame["label"].to_numpy()[train_rows])
     result = adversarial_noise_ic(model, test, names, sigmas=(0.1, 0.5), seed=0)
     ic = {(r["perturbation"], r["sigma"]): r["ic"] for r in result.iter_rows(named=True)}
     assert ic[("none", 0.0)] > 0.03

@@ -27,7 +27,7 @@ def dataset(small_market):
 
 
 def _model():
-    return LightGBMModel(FAST, feature_names=feature_columns())
+    return LightGBMModel(FAST)
 
 
 def test_folds_tile_the_test_period_with_an_embargo():
@@ -97,6 +97,24 @@ def test_default_market_model_reaches_half_the_oracle_ic():
     market = generate_market(SyntheticMarketConfig())
     frame = add_forward_return_label(build_features(market.bars), market.bars)
     names = feature_columns()
-    result = run_walk_forward(frame, names, lambda: LightGBMModel(feature_names=names))
+    result = run_walk_forward(frame, names, LightGBMModel)
     assert market.bars["symbol"].n_unique() >= 50 and market.bars["timestamp"].n_unique() >= 2016
     assert result.summary["ic"] >= 0.5 * market.oracle_ic, (result.summary, market.oracle_ic)
+
+
+def test_validation_slice_is_purged_from_the_fitted_rows():
+    dates = [date(2020, 1, 1) + timedelta(days=i) for i in range(600)]
+    config = WalkForwardConfig(min_train_days=300, retrain_every=100, embargo_days=2, valid_days=50)
+    for fold in walk_forward_folds(dates, config, horizon=2):
+        assert (fold.train_end - fold.valid_start).days == 49
+        assert (fold.valid_start - fold.fit_end).days == 3  # two purged days between them
+        assert (fold.test_start - fold.train_end).days == 3
+
+
+def test_early_stopping_on_the_validation_slice(dataset):
+    config = WalkForwardConfig(min_train_days=250, retrain_every=90, embargo_days=1, valid_days=60)
+    many = LightGBMConfig(n_estimators=400, learning_rate=0.2, early_stopping_rounds=10)
+    result = run_walk_forward(dataset, feature_columns(), lambda: LightGBMModel(many), config)
+    booster = result.final_model.booster
+    assert 0 < booster.best_iteration < 400  # stopped early on the validation slice
+    assert result.summary["ic"] > 0.02

@@ -2,6 +2,8 @@
 
 from quant_engine.models.base import AlphaModel
 from quant_engine.models.lightgbm_model import LightGBMConfig, LightGBMModel
+from quant_engine.models.linear import RidgeConfig, RidgeModel
+from quant_engine.models.neural import NeuralConfig, NeuralModel
 from quant_engine.models.panel import Panel
 from quant_engine.models.walk_forward import (
     Fold,
@@ -16,7 +18,11 @@ __all__ = [
     "Fold",
     "LightGBMConfig",
     "LightGBMModel",
+    "NeuralConfig",
+    "NeuralModel",
     "Panel",
+    "RidgeConfig",
+    "RidgeModel",
     "WalkForwardConfig",
     "WalkForwardResult",
     "run_walk_forward",

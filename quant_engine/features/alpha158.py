@@ -69,7 +69,7 @@ def _one_day_series() -> list[pl.Expr]:
     c, v = pl.col("close"), pl.col("volume")
     diff, vdiff = c - c.shift(1), v - v.shift(1)
     ret = c / c.shift(1)
-    return [
+    series = [
         (pl.col("_index") * c).alias("_index_close"),
         (v + 1).log().alias("_log_volume"),
         ret.alias("_ret"),
@@ -84,6 +84,8 @@ def _one_day_series() -> list[pl.Expr]:
         (-vdiff).clip(lower_bound=0).alias("_vdown"),
         vdiff.abs().alias("_vmove"),
     ]
+    # Per symbol: a symbol's first change must be null, not taken against another symbol.
+    return [e.over("symbol") for e in series]
 
 
 def _rolling(d: int) -> list[pl.Expr]:
@@ -135,10 +137,10 @@ def _rolling(d: int) -> list[pl.Expr]:
         "VSUMN": vsumn,
         "VSUMD": vsump - vsumn,
     }
-    # Rows are sorted by symbol, so windows run over the whole column; the first d rows of each
-    # symbol (whose windows would reach into the previous symbol) are nulled instead.
+    # Windows run per symbol, so no value depends (even by round-off) on another symbol's bars;
+    # the first d rows of each symbol are null for every factor of window d alike.
     warm = pl.col("_index") >= d
-    return [pl.when(warm).then(e).alias(f"{name}{d}") for name, e in exprs.items()]
+    return [pl.when(warm).then(e.over("symbol")).alias(f"{name}{d}") for name, e in exprs.items()]
 
 
 def _rolling_arg(values: np.ndarray, start: np.ndarray, d: int, pick, chunk: int = 200_000):

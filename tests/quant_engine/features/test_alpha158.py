@@ -26,7 +26,7 @@ def test_no_factor_at_t_reads_a_bar_after_t(small_market, factors):
     cutoff = bars["timestamp"].unique().sort()[300]
     changed = build_alpha158(scramble_after(bars, cutoff), CONFIG)
     upto = pl.col("timestamp") <= cutoff
-    assert_frame_equal(factors.filter(upto), changed.filter(upto))
+    assert_frame_equal(factors.filter(upto), changed.filter(upto), check_exact=True)
     assert not factors.filter(~upto).equals(changed.filter(~upto))
 
 

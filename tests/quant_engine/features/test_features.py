@@ -25,7 +25,7 @@ def test_no_feature_at_t_reads_a_bar_after_t(small_market, cut_index):
     original = build_features(bars)
     changed = build_features(scramble_after(bars, cutoff))
     upto = pl.col("timestamp") <= cutoff
-    assert_frame_equal(original.filter(upto), changed.filter(upto))
+    assert_frame_equal(original.filter(upto), changed.filter(upto), check_exact=True)
     # The scramble is real: features after the cutoff do change.
     after = pl.col("timestamp") > cutoff
     assert not original.filter(after).equals(changed.filter(after))
@@ -79,7 +79,7 @@ def test_normalization_uses_no_other_day(small_market):
     original = build_factor_sets(bars, config)
     changed = build_factor_sets(scramble_after(bars, cutoff), config)
     upto = pl.col("timestamp") <= cutoff
-    assert_frame_equal(original.filter(upto), changed.filter(upto))
+    assert_frame_equal(original.filter(upto), changed.filter(upto), check_exact=True)
 
 
 def test_unknown_factor_set_is_named():

@@ -1,28 +1,40 @@
-"""MLflow tracking: a thin resource over the MLflow client and fluent API."""
+"""MLflow tracking and the model registry: a thin resource over MLflow's client and fluent API."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import mlflow
-import mlflow.lightgbm
-import pandas as pd
+import mlflow.pyfunc
+import polars as pl
+from matplotlib.figure import Figure
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from quant_engine.models.packaging import AlphaPyfunc
 from quant_engine.paths import QuantHome
+
+PREDICTIONS = "oos_predictions.parquet"
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """One experiment per pipeline; runs tagged with the Dagster run id and partition."""
+    """One experiment per pipeline; runs tagged with the Dagster run id and partition.
+
+    Each retrain registers a version of ``registered_model_name`` under the ``challenger``
+    alias; the one that scores signals carries the ``champion`` alias.
+    """
 
     tracking_uri: str = ""  # default: $MLFLOW_TRACKING_URI, else SQLite under QUANT_HOME
     experiment_name: str = "quant-alpha"
-    registered_model_name: str = "quant_alpha_lightgbm"
+    registered_model_name: str = "quant_alpha"
 
     def uri(self) -> str:
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or self._local_uri()
@@ -48,9 +60,9 @@ class MlflowResource(dg.ConfigurableResource):
 
     @contextmanager
     def start_run(
-        self, context: dg.AssetExecutionContext, run_name: str
+        self, context: dg.AssetExecutionContext, run_name: str, nested: bool = False
     ) -> Iterator[mlflow.ActiveRun]:
-        """Start a run in the pipeline's experiment, tagged with Dagster's run and partition."""
+        """Start a run (or a child of the active one) tagged with Dagster's run and partition."""
         mlflow.set_tracking_uri(self.uri())
         tags = {
             "dagster.run_id": context.run.run_id,
@@ -58,7 +70,7 @@ class MlflowResource(dg.ConfigurableResource):
             "dagster.partition": context.partition_key if context.has_partition_key else "",
         }
         with mlflow.start_run(
-            experiment_id=self.experiment_id(), run_name=run_name, tags=tags
+            experiment_id=self.experiment_id(), run_name=run_name, tags=tags, nested=nested
         ) as run:
             yield run
 
@@ -73,24 +85,61 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v}, step=step)
 
     @staticmethod
-    def log_artifact(path: str) -> None:
-        mlflow.log_artifact(path)
+    def log_figure(figure: Figure, name: str) -> None:
+        mlflow.log_figure(figure, name)
 
-    def log_lightgbm_model(self, booster: Any, example: pd.DataFrame) -> str:
-        """Log ``booster`` with its signature to the active run, register it, return its URI."""
-        info = mlflow.lightgbm.log_model(
-            booster,
+    @staticmethod
+    def log_predictions(predictions: pl.DataFrame) -> None:
+        """Store out-of-sample predictions with the active run (for fair comparisons later)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / PREDICTIONS
+            predictions.write_parquet(path)
+            mlflow.log_artifact(str(path))
+
+    def log_alpha_model(self, pyfunc: AlphaPyfunc, example: pl.DataFrame, family: str) -> str:
+        """Log and register the model as the new ``challenger``; returns its version URI."""
+        # MLflow schemas take naive datetimes: the example's timestamps are naive UTC.
+        example = example.with_columns(pl.col("timestamp").dt.replace_time_zone(None))
+        pandas_example = example.to_pandas()
+        info = mlflow.pyfunc.log_model(
             name="model",
-            signature=infer_signature(example, booster.predict(example)),
-            input_example=example,
+            python_model=pyfunc,
+            signature=infer_signature(pandas_example, pyfunc.score(example)),
+            input_example=pandas_example,
             registered_model_name=self.registered_model_name,
         )
-        return f"models:/{self.registered_model_name}/{info.registered_model_version}"
+        version = str(info.registered_model_version)
+        client = self.client()
+        client.set_model_version_tag(self.registered_model_name, version, "family", family)
+        client.set_registered_model_alias(self.registered_model_name, "challenger", version)
+        return self.version_uri(version)
 
-    def load_model(self, model_uri: str) -> Any:
-        """Load a registered model as an MLflow pyfunc model."""
+    def version_uri(self, version: str) -> str:
+        return f"models:/{self.registered_model_name}/{version}"
+
+    def champion(self) -> ModelVersion | None:
+        """The version under the ``champion`` alias, if any."""
+        try:
+            return self.client().get_model_version_by_alias(self.registered_model_name, "champion")
+        except MlflowException:
+            return None
+
+    def promote(self, version: str) -> None:
+        self.client().set_registered_model_alias(self.registered_model_name, "champion", version)
+
+    def predictions_of(self, version: ModelVersion) -> pl.DataFrame:
+        """The out-of-sample predictions logged by the run behind ``version``."""
         mlflow.set_tracking_uri(self.uri())
-        return mlflow.pyfunc.load_model(model_uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=version.run_id, artifact_path=PREDICTIONS, dst_path=tmp
+            )
+            return pl.read_parquet(path)
+
+    def load_model(self, model_uri: str) -> AlphaPyfunc:
+        """Load a registered model's :class:`AlphaPyfunc`."""
+        mlflow.set_tracking_uri(self.uri())
+        return mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
 
     def model_run_id(self, model_uri: str) -> str:
         """The MLflow run that logged the registered version ``models:/<name>/<version>``."""

@@ -103,43 +103,38 @@ def generate_market(config: SyntheticMarketConfig | None = None) -> SyntheticMar
     start_price = np.exp(rng.uniform(np.log(10.0), np.log(300.0), n))
     base_volume = np.exp(rng.uniform(np.log(2e5), np.log(5e6), n))
 
-    turbulent = np.zeros(t_days, dtype=bool)
-    switch = rng.random(t_days)
-    for t in range(1, t_days):
-        stay = cfg.p_stay_turbulent if turbulent[t - 1] else cfg.p_stay_calm
-        turbulent[t] = turbulent[t - 1] if switch[t] < stay else not turbulent[t - 1]
-    vol_multiplier = np.where(turbulent, cfg.turbulent_vol_multiplier, 1.0)
-
-    # Shocks for two legs per day: 0 = overnight gap, 1 = intraday move.
-    market = shocks(t_days, 2, 1)
-    sector = shocks(t_days, 2, cfg.n_sectors)[:, :, sectors]
-    idio = shocks(t_days, 2, n)
     ms, ss = cfg.market_variance_share, cfg.sector_variance_share
-    noise = (
-        np.sqrt(ms) * beta * market
-        + np.sqrt(ss) * sector_loading * sector
-        + np.sqrt(1 - ms - ss) * idio
-    )
-    wick = np.abs(rng.standard_normal((t_days, 2, n)))
-    volume_noise = rng.standard_normal((t_days, n))
-
+    on_sd = np.sqrt(cfg.overnight_variance_share)
+    id_sd = np.sqrt(1 - cfg.overnight_variance_share)
     open_, high, low, close, volume = (np.empty((t_days, n)) for _ in range(5))
     expected = np.zeros((t_days, n))
     cum_log_return = np.zeros((t_days + 1, n))
-    on_sd = np.sqrt(cfg.overnight_variance_share)
-    id_sd = np.sqrt(1 - cfg.overnight_variance_share)
-    prev_close = start_price
+    vol_multiplier = np.ones(t_days)
+    turbulent, prev_close = False, start_price
+    # Each day's randomness is drawn in day order, so a longer market extends a shorter one
+    # with the same seed: the first days are identical, bit for bit.
     for t in range(t_days):
+        stay = cfg.p_stay_turbulent if turbulent else cfg.p_stay_calm
+        turbulent = turbulent if (rng.random() < stay or t == 0) else not turbulent
+        vol_multiplier[t] = cfg.turbulent_vol_multiplier if turbulent else 1.0
+        # Two legs: 0 = overnight gap, 1 = intraday move.
+        noise = (
+            np.sqrt(ms) * beta * shocks(2, 1)
+            + np.sqrt(ss) * sector_loading * shocks(2, cfg.n_sectors)[:, sectors]
+            + np.sqrt(1 - ms - ss) * shocks(2, n)
+        )
+        wick = np.abs(rng.standard_normal((2, n)))
         sd = base_vol * vol_multiplier[t]
         drift = expected[t - 1] if t > 0 else 0.0
-        o = prev_close * np.exp(on_sd * sd * noise[t, 0])
-        c = o * np.exp(drift + id_sd * sd * noise[t, 1])
+        o = prev_close * np.exp(on_sd * sd * noise[0])
+        c = o * np.exp(drift + id_sd * sd * noise[1])
         open_[t], close[t] = o, c
-        high[t] = np.maximum(o, c) * np.exp(0.5 * id_sd * sd * wick[t, 0])
-        low[t] = np.minimum(o, c) * np.exp(-0.5 * id_sd * sd * wick[t, 1])
-        move = np.abs(noise[t, 1])
+        high[t] = np.maximum(o, c) * np.exp(0.5 * id_sd * sd * wick[0])
+        low[t] = np.minimum(o, c) * np.exp(-0.5 * id_sd * sd * wick[1])
         volume[t] = base_volume * np.exp(
-            np.log(vol_multiplier[t]) + 0.5 * (move - 0.8) + 0.3 * volume_noise[t]
+            np.log(vol_multiplier[t])
+            + 0.5 * (np.abs(noise[1]) - 0.8)
+            + 0.3 * rng.standard_normal(n)
         )
         cum_log_return[t + 1] = cum_log_return[t] + np.log(c / prev_close)
         prev_close = c

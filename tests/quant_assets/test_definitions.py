@@ -19,7 +19,7 @@ def test_definitions_load_with_the_expected_graph():
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
-    assert parents["alpha_model"] == {"features"}
+    assert parents["alpha_model"] == {"features", "raw_bars"}
     assert parents["signals"] == {"alpha_model", "features"}
     assert parents["backtest"] == {"signals", "raw_bars"}
     specs = definitions.resolve_assets_def("raw_bars").check_specs

@@ -37,7 +37,11 @@ def test_every_asset_and_check_succeeded(materialized):
     }
     assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest"}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"no_extreme_moves": True, "sufficient_history": True}
+    assert checks == {
+        "no_extreme_moves": True,
+        "sufficient_history": True,
+        "champion_promotion": True,
+    }
 
 
 def test_mlflow_run_is_tagged_logged_and_registered(materialized, home, client):
@@ -46,11 +50,23 @@ def test_mlflow_run_is_tagged_logged_and_registered(materialized, home, client):
     run = client.get_run(model["mlflow_run_id"])
     assert run.data.tags["dagster.run_id"] == result.run_id
     assert run.data.tags["dagster.asset"] == "alpha_model"
-    assert run.data.params["model_family"] == "lightgbm"
-    assert run.data.params["walk_forward.embargo_days"] == "1"
+    params = run.data.params
+    assert params["model_family"] == "lightgbm"
+    assert params["walk_forward.embargo_days"] == "1"
+    assert params["data.n_features"] == "18" and len(params["data.hash"]) == 16
     assert run.data.metrics["ic"] == pytest.approx(model["model_ic"])
-    assert {"rank_ic", "icir", "rank_icir"} <= set(run.data.metrics)
+    assert {"rank_ic", "icir", "rank_icir", "ic_decay_5", "quantile_spread"} <= set(
+        run.data.metrics
+    )
     assert len(client.get_metric_history(run.info.run_id, "fold_ic")) == model["folds"]
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert len(children) == model["folds"]
+    assert {"ic", "rank_ic", "n_train"} <= set(children[0].data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"ic_over_time.png", "ic_decay.png", "quantile_returns.png"} <= artifacts
+    assert "oos_predictions.parquet" in artifacts
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == "quant-alpha"
     assert experiment.artifact_location.startswith(home.mlflow_artifacts.as_uri())
@@ -58,10 +74,12 @@ def test_mlflow_run_is_tagged_logged_and_registered(materialized, home, client):
     name, version = model["model_version"].removeprefix("models:/").split("/")
     registered = client.get_model_version(name, version)
     assert registered.run_id == run.info.run_id
+    assert registered.tags["family"] == "lightgbm"
+    assert set(registered.aliases) == {"challenger", "champion"}  # the first model is champion
     mlflow.set_tracking_uri(home.mlflow_tracking_uri)
     info = mlflow.models.get_model_info(model["model_version"])
-    assert info.signature is not None
-    assert "ret_5_rank" in info.signature.inputs.input_names()
+    assert {"symbol", "timestamp", "ret_5_rank"} <= set(info.signature.inputs.input_names())
+    assert info.saved_input_example_info is not None
 
 
 def test_signal_files_match_the_signals_asset(materialized, home):

@@ -16,11 +16,14 @@ def test_alpha_model_embargoes_by_the_horizon_the_features_were_labelled_with(
     labelled = features(config=FeaturesConfig(label_horizon=3), raw_bars=small_market.bars).value
     assert labelled["label_horizon"].unique().to_list() == [3]
     with pytest.raises(ValueError, match="embargo_days=1 is shorter than the label horizon 3"):
-        alpha_model(
-            context=dg.build_asset_context(),
-            config=AlphaModelConfig(min_train_days=250, retrain_every=90, embargo_days=1),
-            features=labelled,
-            mlflow=MlflowResource(),
+        list(  # the asset yields its output and check result: run it to completion
+            alpha_model(
+                context=dg.build_asset_context(),
+                config=AlphaModelConfig(min_train_days=250, retrain_every=90, embargo_days=1),
+                features=labelled,
+                raw_bars=small_market.bars,
+                mlflow=MlflowResource(),
+            )
         )
 
 

@@ -1,4 +1,4 @@
-"""Daily scores per symbol, written as signal files."""
+"""Daily scores per symbol from the champion model, written as signal files."""
 
 import dagster as dg
 import polars as pl
@@ -9,35 +9,34 @@ from quant_engine.paths import QuantHome
 from quant_engine.signals import write_signal_files
 
 
-@dg.asset(group_name="signals", kinds={"polars", "parquet", "csv"})
+@dg.asset(group_name="signals", kinds={"polars", "parquet", "csv"}, deps=["alpha_model"])
 def signals(
-    context: dg.AssetExecutionContext,
-    alpha_model: pl.DataFrame,
-    features: pl.DataFrame,
-    mlflow: MlflowResource,
+    context: dg.AssetExecutionContext, features: pl.DataFrame, mlflow: MlflowResource
 ) -> dg.Output[pl.DataFrame]:
-    """Out-of-sample walk-forward scores, extended to newer days by the registered model.
+    """The champion's out-of-sample scores, extended to newer days by the champion itself.
 
-    Days after the model's last prediction (the daily job runs without retraining) are scored
-    with the version that made the latest predictions, loaded from the MLflow registry.
+    Scores come from ``models:/<name>@champion``: its walk-forward predictions, and for days
+    after them (the daily job runs without retraining) the registered model's own scores.
     """
-    scored = alpha_model.select("timestamp", "symbol", "score", "model_version")
-    latest_uri = scored.sort("timestamp")["model_version"][-1]
-    newer = features.filter(pl.col("timestamp") > scored["timestamp"].max())
-    if newer.height:
-        context.log.info(f"scoring {newer['timestamp'].n_unique()} new day(s) with {latest_uri}")
-        model = mlflow.load_model(latest_uri)
+    champion = mlflow.champion()
+    if champion is None:
+        raise dg.Failure("no champion model is registered: materialize alpha_model first")
+    uri = mlflow.version_uri(champion.version)
+    scored = mlflow.predictions_of(champion).select(
+        "timestamp", "symbol", "score", pl.lit(uri).alias("model_version")
+    )
+    last = scored["timestamp"].max()
+    if features["timestamp"].max() > last:
+        model = mlflow.load_model(uri)
         names = feature_names(features)
-        scores = model.predict(newer.select(names).to_pandas())
+        everything = features.select("symbol", "timestamp", *names)
+        all_scores = everything.with_columns(pl.Series("score", model.score(everything)))
+        newer = all_scores.filter(pl.col("timestamp") > last)
+        context.log.info(f"scoring {newer['timestamp'].n_unique()} new day(s) with {uri}")
         scored = pl.concat(
             [
                 scored,
-                newer.select(
-                    "timestamp",
-                    "symbol",
-                    pl.Series("score", scores, dtype=pl.Float64),
-                    pl.lit(latest_uri).alias("model_version"),
-                ),
+                newer.select("timestamp", "symbol", "score", pl.lit(uri).alias("model_version")),
             ]
         )
     parquet, csv = write_signal_files(scored, QuantHome.resolve().signals)
@@ -46,7 +45,7 @@ def signals(
         metadata={
             "signal_file": dg.MetadataValue.path(str(parquet)),
             "signal_csv": dg.MetadataValue.path(str(csv)),
-            "model_version": latest_uri,
+            "model_version": uri,
             "first_date": str(scored["timestamp"].min()),
             "last_date": str(scored["timestamp"].max()),
         },

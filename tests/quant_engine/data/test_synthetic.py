@@ -4,6 +4,7 @@ import pytest
 
 from quant_engine.data import SyntheticMarketConfig, generate_market, validate_bars
 from quant_engine.features import add_forward_return_label
+from tests.conftest import SMALL_MARKET
 
 
 def test_same_seed_same_bars_bit_for_bit(small_market):
@@ -12,6 +13,12 @@ def test_same_seed_same_bars_bit_for_bit(small_market):
     assert again.oracle_ic == small_market.oracle_ic
     other = generate_market(SyntheticMarketConfig(n_symbols=24, n_days=700, seed=12))
     assert not other.bars.equals(small_market.bars)
+
+
+def test_a_longer_market_extends_a_shorter_one(small_market):
+    longer = generate_market(SyntheticMarketConfig(**{**SMALL_MARKET, "n_days": 710}))
+    cutoff = small_market.bars["timestamp"].max()
+    assert longer.bars.filter(pl.col("timestamp") <= cutoff).equals(small_market.bars)
 
 
 def test_bars_follow_the_schema_and_rules(small_market):

@@ -1,0 +1,41 @@
+"""Figures of signal quality, as matplotlib Figures (no global pyplot state)."""
+
+from __future__ import annotations
+
+import polars as pl
+from matplotlib.figure import Figure
+
+
+def ic_over_time(daily: pl.DataFrame) -> Figure:
+    """Cumulative daily IC and rank IC: steady slopes mean steady skill."""
+    fig = Figure(figsize=(9, 3.5))
+    ax = fig.subplots()
+    for column in ("ic", "rank_ic"):
+        ax.plot(daily["timestamp"].to_list(), daily[column].fill_null(0).cum_sum(), label=column)
+    ax.set(title="Cumulative out-of-sample IC", ylabel="sum of daily IC")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def ic_decay_bars(decay: pl.DataFrame) -> Figure:
+    """IC against holding horizon (days)."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    ax.bar([str(h) for h in decay["horizon"]], decay["ic"].to_list())
+    ax.set(title="IC decay", xlabel="horizon (days)", ylabel="IC")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def quantile_bars(summary: pl.DataFrame) -> Figure:
+    """Mean next-period return per score quantile, and the top-minus-bottom spread."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    ax.bar(summary["quantile"].to_list(), (summary["mean_return"] * 1e4).to_list())
+    ax.set(title="Return by score quantile", xlabel="quantile", ylabel="mean return (bps)")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig

@@ -67,7 +67,7 @@ def demo(_: argparse.Namespace) -> int:
 
     print(f"QUANT_HOME={home.root}", flush=True)
     print("materializing raw_bars -> features -> alpha_model -> signals -> backtest", flush=True)
-    job = defs().resolve_implicit_global_asset_job_def()
+    job = defs().resolve_job_def("retrain_job")  # the pipeline; the model zoo runs on demand
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,

@@ -34,6 +34,16 @@ def quant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def spine_assets(definitions: dg.Definitions, exclude: tuple[str, ...] = ()) -> list:
+    """The pipeline's assets (not the model zoo), less any named in ``exclude``."""
+    return [
+        asset
+        for asset in definitions.assets
+        if "model_zoo" not in asset.group_names_by_key.values()
+        and asset.key.to_user_string() not in exclude
+    ]
+
+
 def materialize_pipeline(home: Path, **market: object) -> dg.ExecuteInProcessResult:
     """Materialize the whole graph in-process into ``home`` on a small synthetic market."""
     from quant_assets.definitions import defs
@@ -44,7 +54,7 @@ def materialize_pipeline(home: Path, **market: object) -> dg.ExecuteInProcessRes
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         definitions = defs()
         return dg.materialize(
-            list(definitions.assets),
+            spine_assets(definitions),
             resources={
                 **definitions.resources,
                 "market_data": MarketDataResource(**{**SMALL_MARKET, **market}),

@@ -35,7 +35,13 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 420.0) -> by
 def _materialize_all_through_the_webserver(port: int, timeout: float = 600.0) -> str:
     """Launch the asset job via GraphQL: queued, then run by the daemon in subprocesses."""
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-    run_config = {**SMALL_RUN_CONFIG, "resources": {"market_data": {"config": SMALL_MARKET}}}
+    tiny = {"min_train_days": 250, "retrain_every": 450, "valid_days": 40, "epochs": 2}
+    zoo = {f"alpha_{f}": {"config": tiny} for f in ("mlp", "lstm", "tcn", "transformer")}
+    zoo["alpha_ridge"] = {"config": {"min_train_days": 250, "retrain_every": 450}}
+    run_config = {
+        "ops": {**SMALL_RUN_CONFIG["ops"], **zoo},
+        "resources": {"market_data": {"config": SMALL_MARKET}},
+    }
     run_id = client.submit_job_execution(
         "__ASSET_JOB", repository_location_name="quant_assets", run_config=run_config
     )
@@ -68,7 +74,7 @@ def test_quant_ui_serves_both_uis_and_materializes_all(tmp_path: Path):
         assert _wait_for(f"http://127.0.0.1:{mlflow_port}/health", process) == b"OK"
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").is_file()
         assert _materialize_all_through_the_webserver(dagster_port) == "SUCCESS"
-        for asset in ("raw_bars", "features", "alpha_model", "signals", "backtest"):
+        for asset in ("raw_bars", "features", "alpha_model", "alpha_lstm", "signals", "backtest"):
             assert (tmp_path / "home" / "assets" / f"{asset}.parquet").is_file()
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

@@ -8,13 +8,15 @@ import dagster as dg
 from quant_assets.definitions import defs
 from tests.conftest import REPO_ROOT
 
+FAMILIES = {f"alpha_{f}" for f in ("ridge", "mlp", "lstm", "tcn", "transformer")}
+
 
 def test_definitions_load_with_the_expected_graph():
     definitions = defs()
     definitions.validate_loadable(definitions)
     graph = definitions.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest"}
+    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest"} | FAMILIES
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
@@ -36,6 +38,9 @@ def test_schedules_are_stopped_by_default_and_retrain_weekly():
     daily_job = definitions.resolve_job_def("daily_pipeline_job")
     selected = {k.to_user_string() for k in daily_job.asset_layer.selected_asset_keys}
     assert "alpha_model" not in selected and "signals" in selected
+    assert not any(key.startswith("alpha_") for key in selected)
+    zoo = definitions.resolve_job_def("model_zoo_job").asset_layer.selected_asset_keys
+    assert {k.to_user_string() for k in zoo} == FAMILIES
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path: Path):

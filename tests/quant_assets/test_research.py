@@ -1,12 +1,8 @@
 import dagster as dg
 import pytest
 
-from quant_assets.defs.research.assets import (
-    AlphaModelConfig,
-    FeaturesConfig,
-    alpha_model,
-    features,
-)
+from quant_assets.defs.research.assets import AlphaModelConfig, alpha_model
+from quant_assets.defs.research.features import FeaturesConfig, features
 from quant_assets.resources import MlflowResource
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from quant_assets.definitions import defs
 from quant_assets.resources import MarketDataResource, MlflowResource
-from tests.conftest import SMALL_MARKET, materialize_pipeline
+from tests.conftest import SMALL_MARKET, materialize_pipeline, spine_assets
 
 
 def _events(result, asset: str) -> dict:
@@ -73,7 +73,7 @@ def _retrain(home, factor_sets: list[str]) -> dg.ExecuteInProcessResult:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         definitions = defs()
         return dg.materialize(
-            [a for a in definitions.assets if a.key.to_user_string() != "backtest"],
+            spine_assets(definitions, exclude=("backtest",)),
             resources={**definitions.resources, "market_data": MarketDataResource(**SMALL_MARKET)},
             run_config={
                 "ops": {

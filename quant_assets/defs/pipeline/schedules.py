@@ -1,16 +1,24 @@
-"""Jobs and schedules: the daily pipeline (no retrain) and the weekly retrain."""
+"""Jobs and schedules: the daily pipeline (no retrain), the weekly retrain, the model zoo."""
 
 import dagster as dg
 
+MODEL_ZOO = dg.AssetSelection.groups("model_zoo")
+
 daily_pipeline_job = dg.define_asset_job(
     "daily_pipeline_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("alpha_model"),
-    description="New bars -> features -> signals from the current model -> backtest.",
+    selection=dg.AssetSelection.all() - MODEL_ZOO - dg.AssetSelection.assets("alpha_model"),
+    description="New bars -> features -> signals from the champion model -> backtest.",
 )
 retrain_job = dg.define_asset_job(
     "retrain_job",
-    selection=dg.AssetSelection.all(),
-    description="The whole graph, retraining the alpha model walk-forward.",
+    selection=dg.AssetSelection.all() - MODEL_ZOO,
+    description="The whole pipeline, retraining the LightGBM challenger walk-forward.",
+    tags={"quant/workload": "training"},
+)
+model_zoo_job = dg.define_asset_job(
+    "model_zoo_job",
+    selection=MODEL_ZOO,
+    description="Every further model family, each a challenger for the champion alias.",
     tags={"quant/workload": "training"},
 )
 

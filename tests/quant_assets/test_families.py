@@ -1,0 +1,98 @@
+"""Every family asset tracks the same things in MLflow and competes for the champion alias."""
+
+import dagster as dg
+import mlflow
+import numpy as np
+import polars as pl
+import pytest
+from mlflow.tracking import MlflowClient
+
+from quant_assets.definitions import defs
+from quant_assets.resources import MarketDataResource, MlflowResource
+from quant_engine.paths import QuantHome
+from tests.conftest import SMALL_MARKET
+
+SELECTION = {"raw_bars", "features", "alpha_model", "alpha_ridge", "alpha_lstm"}
+SPLITS = {"min_train_days": 250, "retrain_every": 225}
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    home = tmp_path_factory.mktemp("zoo") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANT_HOME", str(home))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        definitions = defs()
+        result = dg.materialize(
+            [a for a in definitions.assets if a.key.to_user_string() in SELECTION],
+            resources={**definitions.resources, "market_data": MarketDataResource(**SMALL_MARKET)},
+            run_config={
+                "ops": {
+                    "alpha_model": {"config": SPLITS},
+                    "alpha_ridge": {"config": SPLITS},
+                    "alpha_lstm": {"config": {**SPLITS, "valid_days": 40, "epochs": 3}},
+                }
+            },
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+    assert result.success
+    before = mlflow.get_tracking_uri()
+    yield QuantHome(home), result
+    mlflow.set_tracking_uri(before)
+
+
+def _parent_runs(client: MlflowClient):
+    experiment = client.get_experiment_by_name("quant-alpha")
+    runs = client.search_runs([experiment.experiment_id])
+    return {
+        r.data.params["model_family"]: r for r in runs if "mlflow.parentRunId" not in r.data.tags
+    }
+
+
+def test_families_log_the_same_layout(zoo):
+    home, _ = zoo
+    parents = _parent_runs(MlflowClient(home.mlflow_tracking_uri))
+    assert set(parents) == {"lightgbm", "ridge", "lstm"}
+    metric_names = {family: set(run.data.metrics) for family, run in parents.items()}
+    assert metric_names["ridge"] == metric_names["lightgbm"] == metric_names["lstm"]
+
+    def shared_params(run):
+        return {k for k in run.data.params if not k.startswith("model.")}
+
+    assert shared_params(parents["ridge"]) == shared_params(parents["lstm"])
+    assert parents["lstm"].data.params["model.architecture"] == "lstm"
+
+
+def test_the_champion_is_one_of_the_family_versions(zoo):
+    home, result = zoo
+    client = MlflowClient(home.mlflow_tracking_uri)
+    versions = client.search_model_versions("name = 'quant_alpha'")
+    assert sorted(v.tags["family"] for v in versions) == ["lightgbm", "lstm", "ridge"]
+    champion = client.get_model_version_by_alias("quant_alpha", "champion")
+    assert champion.version in {v.version for v in versions}
+    promoted = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "champion_promotion"
+    ]
+    assert len(promoted) == 3 and promoted[0].metadata["promoted"].value  # the first always is
+
+
+def test_registered_lstm_reproduces_its_out_of_sample_scores(zoo, monkeypatch):
+    home, result = zoo
+    monkeypatch.setenv("QUANT_HOME", str(home.root))
+    lstm = next(
+        {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.to_user_string() == "alpha_lstm"
+    )
+    model = MlflowResource().load_model(lstm["model_version"])
+    features = pl.read_parquet(home.assets / "features.parquet")
+    predictions = pl.read_parquet(home.assets / "alpha_lstm.parquet")
+    last_fold = predictions.filter(pl.col("fold") == predictions["fold"].max())
+    rescored = features.with_columns(pl.Series("again", model.score(features))).join(
+        last_fold, on=["symbol", "timestamp"]
+    )
+    # float32 network scored in other batch shapes: equal up to summation-order round-off
+    np.testing.assert_allclose(rescored["again"], rescored["score"], rtol=1e-4, atol=1e-5)
+    info = mlflow.models.get_model_info(lstm["model_version"])
+    assert info.signature is not None and info.saved_input_example_info is not None

@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--days", type=int, default=2016)
     parser.add_argument("--out", default="")
+    parser.add_argument("--families", nargs="*", help="only these families (default: all)")
     args = parser.parse_args()
     market = generate_market(SyntheticMarketConfig(n_symbols=args.symbols, n_days=args.days))
     frames = {
@@ -58,6 +59,8 @@ def main() -> None:
     }
     rows = []
     for family, factors, factory in RUNS:
+        if args.families and family not in args.families:
+            continue
         frame = frames[factors]
         started = time.perf_counter()
         result = run_walk_forward(frame, feature_names(frame), factory, SPLITS)

@@ -36,10 +36,8 @@ class RidgeModel:
     def fit(
         self, panel: Panel, index: np.ndarray, target: np.ndarray, valid: Validation | None = None
     ) -> Self:
-        rows = panel.rows(index).astype(float)
-        self.mean = np.nanmean(rows, axis=0)
-        self.scale = np.where(np.nanstd(rows, axis=0) > 0, np.nanstd(rows, axis=0), 1.0)
-        x = self._standardize(rows)
+        self.mean, self.scale = panel.standardization(index)
+        x = self._standardize(panel.rows(index).astype(float))
         self.intercept = float(target.mean())
         gram = x.T @ x + self.config.alpha * np.eye(x.shape[1])
         self.coef = np.linalg.solve(gram, x.T @ (target - self.intercept))

@@ -171,10 +171,8 @@ class NeuralModel:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        rows = panel.rows(index).astype(np.float64)
-        self.mean = np.nanmean(rows, axis=0).astype(np.float32)
-        std = np.nanstd(rows, axis=0)
-        self.scale = np.where(std > 0, std, 1.0).astype(np.float32)
+        mean, scale = panel.standardization(index)
+        self.mean, self.scale = mean.astype(np.float32), scale.astype(np.float32)
         self.network = NETWORKS[cfg.architecture](panel.n_features, cfg).to(self.device)
         optimizer = torch.optim.AdamW(
             self.network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay

@@ -42,6 +42,12 @@ class Panel:
         """The same rows with other feature values (for perturbation tests)."""
         return Panel(features.astype(np.float32), self.position, self.names)
 
+    def standardization(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and deviation over the rows ``index`` (deviation 1 where constant)."""
+        rows = self.rows(index).astype(np.float64)
+        std = np.nanstd(rows, axis=0)
+        return np.nanmean(rows, axis=0), np.where(std > 0, std, 1.0)
+
     def rows(self, index: np.ndarray) -> np.ndarray:
         """Feature rows of the samples, ``(n, n_features)``."""
         return self.features[index]

@@ -5,7 +5,12 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from quant_assets.defs.research.training import TrainingConfig, promotion_check, train_and_register
+from quant_assets.defs.research.training import (
+    TrainingConfig,
+    engine_config,
+    promotion_check,
+    train_and_register,
+)
 from quant_assets.resources import MlflowResource
 from quant_engine.models import LightGBMConfig, LightGBMModel
 
@@ -34,12 +39,7 @@ def alpha_model(
     Returns the out-of-sample scores. The blocking ``champion_promotion`` check moves the
     ``champion`` alias to this version only if it beats the champion on the same days.
     """
-    lgbm = LightGBMConfig(
-        n_estimators=config.n_estimators,
-        learning_rate=config.learning_rate,
-        num_leaves=config.num_leaves,
-        seed=config.seed,
-    )
+    lgbm = engine_config(LightGBMConfig, config)
     yield from train_and_register(
         context, "lightgbm", lambda: LightGBMModel(lgbm), lgbm, config, features, raw_bars, mlflow
     )

@@ -9,7 +9,12 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 import polars as pl
 
-from quant_assets.defs.research.training import TrainingConfig, promotion_check, train_and_register
+from quant_assets.defs.research.training import (
+    TrainingConfig,
+    engine_config,
+    promotion_check,
+    train_and_register,
+)
 from quant_assets.resources import MlflowResource
 from quant_engine.models import NeuralConfig, NeuralModel, RidgeConfig, RidgeModel
 
@@ -59,24 +64,13 @@ def _family_asset(name: str, family: str, build: Callable) -> dg.AssetsDefinitio
 
 
 def _ridge(config: RidgeAssetConfig):
-    ridge = RidgeConfig(alpha=config.alpha)
+    ridge = engine_config(RidgeConfig, config)
     return ridge, lambda: RidgeModel(ridge)
 
 
 def _neural(architecture: str):
     def build(config: NeuralAssetConfig):
-        neural = NeuralConfig(
-            architecture=architecture,
-            lookback=config.lookback,
-            hidden=config.hidden,
-            layers=config.layers,
-            heads=config.heads,
-            dropout=config.dropout,
-            epochs=config.epochs,
-            patience=config.patience,
-            learning_rate=config.learning_rate,
-            seed=config.seed,
-        )
+        neural = engine_config(NeuralConfig, config, architecture=architecture)
         return neural, lambda: NeuralModel(neural)
 
     return build

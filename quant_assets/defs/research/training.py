@@ -2,7 +2,7 @@
 as the challenger, and the champion promotion check."""
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import dagster as dg
@@ -31,14 +31,14 @@ class TrainingConfig(dg.Config):
     promotion_window_days: int = 252  # last common out-of-sample days compared
 
     def walk_forward(self) -> WalkForwardConfig:
-        return WalkForwardConfig(
-            window=self.window,
-            train_days=self.train_days,
-            min_train_days=self.min_train_days,
-            retrain_every=self.retrain_every,
-            embargo_days=self.embargo_days,
-            valid_days=self.valid_days,
-        )
+        return engine_config(WalkForwardConfig, self)
+
+
+def engine_config(kind: type, config: dg.Config, **extra: Any) -> Any:
+    """Build the engine's frozen config ``kind`` from the same-named fields of ``config``."""
+    values = config.model_dump()
+    names = {field.name for field in fields(kind)}
+    return kind(**{k: v for k, v in values.items() if k in names}, **extra)
 
 
 def promotion_check(asset: str) -> dg.AssetCheckSpec:

@@ -23,6 +23,9 @@ from quant_engine.models.packaging import AlphaPyfunc
 from quant_engine.paths import QuantHome
 
 PREDICTIONS = "oos_predictions.parquet"
+# The user's setting, read before anything in this process calls mlflow.set_tracking_uri,
+# which writes MLFLOW_TRACKING_URI itself (so later values are not configuration).
+USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -32,12 +35,12 @@ class MlflowResource(dg.ConfigurableResource):
     alias; the one that scores signals carries the ``champion`` alias.
     """
 
-    tracking_uri: str = ""  # default: $MLFLOW_TRACKING_URI, else SQLite under QUANT_HOME
+    tracking_uri: str = ""  # default: $MLFLOW_TRACKING_URI at start-up, else SQLite in QUANT_HOME
     experiment_name: str = "quant-alpha"
     registered_model_name: str = "quant_alpha"
 
     def uri(self) -> str:
-        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or self._local_uri()
+        return self.tracking_uri or USER_TRACKING_URI or self._local_uri()
 
     @staticmethod
     def _local_uri() -> str:

@@ -37,9 +37,7 @@ def zoo(tmp_path_factory):
             raise_on_error=False,
         )
     assert result.success
-    before = mlflow.get_tracking_uri()
-    yield QuantHome(home), result
-    mlflow.set_tracking_uri(before)
+    return QuantHome(home), result
 
 
 def _parent_runs(client: MlflowClient):

@@ -1,7 +1,6 @@
 """Signals come from the champion; the daily job scores new days without retraining."""
 
 import dagster as dg
-import mlflow
 import numpy as np
 import polars as pl
 import pytest
@@ -16,13 +15,6 @@ def _events(result, asset: str) -> dict:
         if event.materialization.asset_key.to_user_string() == asset:
             return {k: v.value for k, v in event.materialization.metadata.items()}
     raise AssertionError(f"{asset} was not materialized")
-
-
-@pytest.fixture(autouse=True)
-def _restore_mlflow_uri():
-    before = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(before)
 
 
 def test_daily_job_scores_new_days_with_the_champion(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from quant_engine.data import SyntheticMarket, SyntheticMarketConfig, generate_market
+from quant_engine.features import add_forward_return_label, build_features
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
@@ -23,6 +24,12 @@ SMALL_RUN_CONFIG = {
 @pytest.fixture(scope="session")
 def small_market() -> SyntheticMarket:
     return generate_market(SyntheticMarketConfig(**SMALL_MARKET))
+
+
+@pytest.fixture(scope="session")
+def dataset(small_market: SyntheticMarket):
+    """The small market's basic features with the forward-return label."""
+    return add_forward_return_label(build_features(small_market.bars), small_market.bars)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import pytest
 from quant_engine.evaluation.leakage import features_reading_the_future, shifted_label_probe
 from quant_engine.features import (
     FactorSetConfig,
-    add_forward_return_label,
     build_factor_sets,
     build_features,
     feature_columns,
@@ -38,12 +37,6 @@ def test_the_feature_libraries_read_no_future(small_market):
 
 def test_a_deliberate_lookahead_feature_is_caught(small_market):
     assert features_reading_the_future(_with_peek, small_market.bars) == ["peek"]
-
-
-@pytest.fixture(scope="module")
-def dataset(small_market):
-    bars = small_market.bars
-    return add_forward_return_label(build_features(bars), bars)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from quant_engine.features import add_forward_return_label, build_features, feature_columns
+from quant_engine.features import feature_columns
 from quant_engine.models import (
     LightGBMConfig,
     LightGBMModel,
@@ -24,12 +24,6 @@ FAMILIES = {
         for name in ("mlp", "lstm", "tcn", "transformer")
     },
 }
-
-
-@pytest.fixture(scope="module")
-def dataset(small_market):
-    bars = small_market.bars
-    return add_forward_return_label(build_features(bars), bars)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

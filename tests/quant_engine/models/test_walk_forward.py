@@ -20,12 +20,6 @@ CONFIG = WalkForwardConfig(min_train_days=250, retrain_every=90, embargo_days=2)
 FAST = LightGBMConfig(n_estimators=60)
 
 
-@pytest.fixture(scope="module")
-def dataset(small_market):
-    bars = small_market.bars
-    return add_forward_return_label(build_features(bars), bars)
-
-
 def _model():
     return LightGBMModel(FAST)
 

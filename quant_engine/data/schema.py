@@ -21,6 +21,7 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
     "volume": pl.Float64(),
 }
 BAR_COLUMNS: list[str] = list(BAR_SCHEMA)
+KEYS: list[str] = ["symbol", "timestamp"]  # one row per symbol and timestamp
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 ROW = "_row"
 

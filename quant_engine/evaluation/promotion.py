@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from quant_engine.data.schema import KEYS
 from quant_engine.evaluation.ic import daily_ic
 from quant_engine.features.labels import LABEL
-
-KEYS = ["symbol", "timestamp"]
 
 
 @dataclass(frozen=True)

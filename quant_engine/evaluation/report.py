@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 from matplotlib.figure import Figure
 
+from quant_engine.data.schema import KEYS
 from quant_engine.evaluation.figures import ic_decay_bars, ic_over_time, quantile_bars
 from quant_engine.evaluation.ic import ic_decay
 from quant_engine.evaluation.quantiles import quantile_returns
@@ -31,9 +32,7 @@ def evaluate_predictions(
     """IC decay over holding horizons and quantile returns of out-of-sample predictions."""
     scores = result.predictions.select("symbol", "timestamp", "score")
     decay = ic_decay(scores, bars, DECAY_HORIZONS)
-    labelled = scores.join(
-        features.select("symbol", "timestamp", LABEL), on=["symbol", "timestamp"]
-    )
+    labelled = scores.join(features.select(*KEYS, LABEL), on=KEYS)
     _, quantiles = quantile_returns(labelled)
     metrics = {f"ic_decay_{h}": ic for h, ic in zip(decay["horizon"], decay["ic"], strict=True)}
     metrics["quantile_spread"] = quantiles.filter(pl.col("quantile") == "spread")["mean_return"][0]

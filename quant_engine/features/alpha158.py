@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
+from quant_engine.data.schema import KEYS
+
 EPS = 1e-12
-KEYS = ["symbol", "timestamp"]
 
 
 @dataclass(frozen=True)

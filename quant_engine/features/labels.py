@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from quant_engine.data.schema import KEYS
+
 LABEL = "label"
 LABEL_HORIZON = "label_horizon"  # travels with the label so training can embargo correctly
 
@@ -43,8 +45,4 @@ def add_forward_return_label(
             pl.lit(cfg.horizon, dtype=pl.Int32).alias(LABEL_HORIZON),
         )
     )
-    return (
-        frame.lazy()
-        .join(labels, on=["symbol", "timestamp"], how="left", maintain_order="left")
-        .collect()
-    )
+    return frame.lazy().join(labels, on=KEYS, how="left", maintain_order="left").collect()

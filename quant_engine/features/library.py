@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-KEYS = ["symbol", "timestamp"]
+from quant_engine.data.schema import KEYS
 
 
 @dataclass(frozen=True)

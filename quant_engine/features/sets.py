@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from quant_engine.data.schema import KEYS
 from quant_engine.features.alpha158 import build_alpha158
 from quant_engine.features.labels import LABEL, LABEL_HORIZON
-from quant_engine.features.library import KEYS, build_features
+from quant_engine.features.library import build_features
 from quant_engine.features.normalize import Method, cross_sectional
 
 FACTOR_SETS: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {

@@ -4,6 +4,7 @@ from quant_engine.features.alpha158 import Alpha158Config, alpha158_columns, bui
 from quant_engine.features.labels import LABEL, LABEL_HORIZON, LabelConfig, add_forward_return_label
 from quant_engine.features.library import FeatureConfig, build_features, feature_columns
 from quant_engine.features.normalize import cross_sectional
+from quant_engine.features.raw_window import RAW_WINDOW_DAYS, build_raw_window
 from quant_engine.features.sets import (
     FACTOR_SETS,
     FactorSetConfig,
@@ -15,6 +16,7 @@ __all__ = [
     "FACTOR_SETS",
     "LABEL",
     "LABEL_HORIZON",
+    "RAW_WINDOW_DAYS",
     "Alpha158Config",
     "FactorSetConfig",
     "FeatureConfig",
@@ -24,6 +26,7 @@ __all__ = [
     "build_alpha158",
     "build_factor_sets",
     "build_features",
+    "build_raw_window",
     "cross_sectional",
     "feature_columns",
     "feature_names",

@@ -12,10 +12,12 @@ from quant_engine.features.alpha158 import build_alpha158
 from quant_engine.features.labels import LABEL, LABEL_HORIZON
 from quant_engine.features.library import build_features
 from quant_engine.features.normalize import Method, cross_sectional
+from quant_engine.features.raw_window import build_raw_window
 
 FACTOR_SETS: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
     "basic": build_features,  # returns, volatility, volume, range and liquidity, ranks
     "alpha158": build_alpha158,  # Qlib-style k-bar, price, rolling price/volume factors
+    "raw_window": build_raw_window,  # normalized daily OHLCV, for sequence models' windows
 }
 
 

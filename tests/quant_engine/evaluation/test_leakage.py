@@ -8,6 +8,7 @@ from quant_engine.features import (
     FactorSetConfig,
     build_factor_sets,
     build_features,
+    build_raw_window,
     feature_columns,
 )
 from quant_engine.features.alpha158 import Alpha158Config, build_alpha158
@@ -27,6 +28,7 @@ def _with_peek(bars: pl.DataFrame) -> pl.DataFrame:
 def test_the_feature_libraries_read_no_future(small_market):
     bars = small_market.bars
     assert features_reading_the_future(build_features, bars) == []
+    assert features_reading_the_future(build_raw_window, bars) == []
     assert (
         features_reading_the_future(lambda b: build_alpha158(b, Alpha158Config((5, 20))), bars)
         == []

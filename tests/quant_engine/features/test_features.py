@@ -15,6 +15,8 @@ from quant_engine.features import (
     feature_columns,
     feature_names,
 )
+from quant_engine.features.raw_window import RAW_WINDOW_COLUMNS, RAW_WINDOW_DAYS
+from quant_engine.models import NeuralConfig, NeuralModel, WalkForwardConfig, run_walk_forward
 from tests.quant_engine.features.scramble import scramble_after
 
 
@@ -85,3 +87,33 @@ def test_normalization_uses_no_other_day(small_market):
 def test_unknown_factor_set_is_named():
     with pytest.raises(ValueError, match=r"unknown factor set\(s\) \['alpha999'\]"):
         FactorSetConfig(sets=("alpha999",))
+
+
+def test_raw_window_rows_rebuild_the_normalized_price_path(small_market):
+    bars = small_market.bars.filter(pl.col("symbol") == "S005")
+    raw = build_factor_sets(bars, FactorSetConfig(sets=("raw_window",)))
+    assert raw.columns == ["symbol", "timestamp", *RAW_WINDOW_COLUMNS]
+    closes, opens = bars["close"].to_numpy(), bars["open"].to_numpy()
+    # The last 60 rows seen from day t give each past close relative to today's close.
+    t = 400
+    window = raw["raw_close"].to_numpy()[t - RAW_WINDOW_DAYS + 1 : t + 1]
+    path = np.concatenate([[0.0], np.cumsum(window[::-1])[:-1]])[::-1]
+    np.testing.assert_allclose(np.exp(-path), closes[t - RAW_WINDOW_DAYS + 1 : t + 1] / closes[t])
+    np.testing.assert_allclose(raw["raw_open"].to_numpy(), np.log(opens / closes))
+
+
+def test_sequence_models_learn_from_the_raw_window(small_market):
+    labelled = add_forward_return_label(
+        build_factor_sets(small_market.bars, FactorSetConfig(sets=("raw_window",))),
+        small_market.bars,
+    )
+    config = NeuralConfig(
+        architecture="lstm", lookback=RAW_WINDOW_DAYS, hidden=16, layers=2, epochs=4, seed=3
+    )
+    result = run_walk_forward(
+        labelled,
+        list(RAW_WINDOW_COLUMNS),
+        lambda: NeuralModel(config),
+        WalkForwardConfig(min_train_days=250, retrain_every=225, valid_days=40),
+    )
+    assert result.summary["rank_ic"] > 0.04, result.summary

@@ -85,3 +85,36 @@ def materialized(tmp_path_factory: pytest.TempPathFactory):
 def materialized_home(materialized) -> Path:
     """A QUANT_HOME holding a fully materialized small pipeline."""
     return materialized[0]
+
+
+ZOO_SELECTION = {"raw_bars", "features", "alpha_model", "alpha_ridge", "alpha_lstm"}
+ZOO_SPLITS = {"min_train_days": 250, "retrain_every": 225, "valid_days": 40}
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory):
+    """(home, result) of LightGBM, ridge and LSTM trained side by side on the small market."""
+    from quant_assets.definitions import defs
+    from quant_assets.resources import MarketDataResource
+    from quant_engine.paths import QuantHome
+
+    home = tmp_path_factory.mktemp("zoo") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANT_HOME", str(home))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        definitions = defs()
+        result = dg.materialize(
+            [a for a in definitions.assets if a.key.to_user_string() in ZOO_SELECTION],
+            resources={**definitions.resources, "market_data": MarketDataResource(**SMALL_MARKET)},
+            run_config={
+                "ops": {
+                    "alpha_model": {"config": ZOO_SPLITS},
+                    "alpha_ridge": {"config": ZOO_SPLITS},
+                    "alpha_lstm": {"config": {**ZOO_SPLITS, "epochs": 3}},
+                }
+            },
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+    assert result.success, "the model zoo failed to materialize"
+    return QuantHome(home), result

@@ -87,6 +87,13 @@ class MlflowResource(dg.ConfigurableResource):
         """Log the finite metrics to the active run."""
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v}, step=step)
 
+    def metric_across_runs(self, metric: str) -> list[float]:
+        """The latest value of ``metric`` in every run of the experiment that logged it."""
+        runs = self.client().search_runs(
+            [self.experiment_id()], filter_string=f"metrics.`{metric}` > -1e300", max_results=5000
+        )
+        return [run.data.metrics[metric] for run in runs]
+
     @staticmethod
     def log_figure(figure: Figure, name: str) -> None:
         mlflow.log_figure(figure, name)

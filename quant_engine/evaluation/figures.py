@@ -39,3 +39,21 @@ def quantile_bars(summary: pl.DataFrame) -> Figure:
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
+
+
+def equity_and_drawdown(curves: dict[str, pl.DataFrame]) -> Figure:
+    """Equity (log scale, start = 1) and drawdown of daily frames with those two columns."""
+    fig = Figure(figsize=(10, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    for name, daily in curves.items():
+        dates = daily["timestamp"].to_list()
+        top.plot(dates, daily["equity"].to_numpy() / daily["equity"][0], label=name)
+        bottom.fill_between(dates, daily["drawdown"].to_numpy(), 0, alpha=0.4, label=name)
+    top.set_yscale("log")
+    top.set_ylabel("equity (start = 1, log scale)")
+    top.legend(loc="upper left")
+    top.grid(alpha=0.3)
+    bottom.set_ylabel("drawdown")
+    bottom.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,43 +1,11 @@
 """Every family asset tracks the same things in MLflow and competes for the champion alias."""
 
-import dagster as dg
 import mlflow
 import numpy as np
 import polars as pl
-import pytest
 from mlflow.tracking import MlflowClient
 
-from quant_assets.definitions import defs
-from quant_assets.resources import MarketDataResource, MlflowResource
-from quant_engine.paths import QuantHome
-from tests.conftest import SMALL_MARKET
-
-SELECTION = {"raw_bars", "features", "alpha_model", "alpha_ridge", "alpha_lstm"}
-SPLITS = {"min_train_days": 250, "retrain_every": 225}
-
-
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    home = tmp_path_factory.mktemp("zoo") / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANT_HOME", str(home))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        definitions = defs()
-        result = dg.materialize(
-            [a for a in definitions.assets if a.key.to_user_string() in SELECTION],
-            resources={**definitions.resources, "market_data": MarketDataResource(**SMALL_MARKET)},
-            run_config={
-                "ops": {
-                    "alpha_model": {"config": SPLITS},
-                    "alpha_ridge": {"config": SPLITS},
-                    "alpha_lstm": {"config": {**SPLITS, "valid_days": 40, "epochs": 3}},
-                }
-            },
-            instance=dg.DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        )
-    assert result.success
-    return QuantHome(home), result
+from quant_assets.resources import MlflowResource
 
 
 def _parent_runs(client: MlflowClient):
@@ -60,6 +28,24 @@ def test_families_log_the_same_layout(zoo):
 
     assert shared_params(parents["ridge"]) == shared_params(parents["lstm"])
     assert parents["lstm"].data.params["model.architecture"] == "lstm"
+
+
+def test_each_family_reports_its_strategy_with_honest_sharpe_statistics(zoo):
+    home, _ = zoo
+    parents = _parent_runs(MlflowClient(home.mlflow_tracking_uri))
+    for run in parents.values():
+        m = run.data.metrics
+        for strategy in ("long_short", "long_only"):
+            low, high = m[f"{strategy}.sharpe_ci_low"], m[f"{strategy}.sharpe_ci_high"]
+            assert low < m[f"{strategy}.sharpe"] < high
+        assert 0.0 <= m["long_short.deflated_sharpe"] <= 1.0
+    # Every run counts the runs before it as trials: the third family faces two rivals.
+    assert sorted(run.data.metrics["n_trials"] for run in parents.values()) == [1, 2, 3]
+    artifacts = {
+        a.path
+        for a in MlflowClient(home.mlflow_tracking_uri).list_artifacts(parents["ridge"].info.run_id)
+    }
+    assert "equity.png" in artifacts
 
 
 def test_the_champion_is_one_of_the_family_versions(zoo):

@@ -9,8 +9,10 @@ import dagster as dg
 import polars as pl
 
 from quant_assets.resources import MlflowResource
+from quant_engine.evaluation.performance import TRADING_DAYS
 from quant_engine.evaluation.promotion import decide_promotion
-from quant_engine.evaluation.report import evaluate_predictions, lineage
+from quant_engine.evaluation.report import EvaluationReport, evaluate_predictions, lineage
+from quant_engine.evaluation.sharpe import deflated_sharpe_ratio
 from quant_engine.features import LABEL_HORIZON, feature_names
 from quant_engine.models import AlphaModel, WalkForwardConfig, run_walk_forward
 from quant_engine.models.packaging import AlphaPyfunc
@@ -39,6 +41,15 @@ def engine_config(kind: type, config: dg.Config, **extra: Any) -> Any:
     values = config.model_dump()
     names = {field.name for field in fields(kind)}
     return kind(**{k: v for k, v in values.items() if k in names}, **extra)
+
+
+def deflated_sharpe(mlflow: MlflowResource, report: EvaluationReport) -> dict[str, float]:
+    """The long/short deflated Sharpe ratio, each earlier run of the experiment a trial."""
+    trials = [*mlflow.metric_across_runs("long_short.sharpe"), report.metrics["long_short.sharpe"]]
+    per_period = [s / TRADING_DAYS**0.5 for s in trials]
+    returns = report.daily_returns["long_short"]["net_return"].to_numpy()
+    dsr = deflated_sharpe_ratio(returns, len(trials), per_period if len(trials) > 2 else None)
+    return {"long_short.deflated_sharpe": dsr, "n_trials": float(len(trials))}
 
 
 def promotion_check(asset: str) -> dg.AssetCheckSpec:
@@ -89,6 +100,7 @@ def train_and_register(
                     {"ic": fold.ic, "rank_ic": fold.rank_ic, "n_train": fold.n_train}
                 )
             mlflow.log_metrics({"fold_ic": fold.ic, "fold_rank_ic": fold.rank_ic}, fold.fold.index)
+        report.metrics.update(deflated_sharpe(mlflow, report))
         mlflow.log_metrics({**result.summary, **report.metrics})
         for name, figure in report.figures.items():
             mlflow.log_figure(figure, name)

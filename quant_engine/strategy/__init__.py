@@ -1,0 +1,121 @@
+"""Strategy components: position sizers, entry filters, signal aggregation, the signal entry
+rule, exit rules, per-position risk state, and the protocol for external strategy models."""
+
+from quant_engine.strategy.aggregation import (
+    AnyVote,
+    MajorityVote,
+    MetaLabeler,
+    SignalVoter,
+    UnanimousVote,
+    WeightedVote,
+)
+from quant_engine.strategy.context import EntryCandidate, Holding, StrategyContext
+from quant_engine.strategy.entry import EntryPlan, SignalEntryRule
+from quant_engine.strategy.exits import (
+    Bar,
+    ExitEvent,
+    ExitRules,
+    advance_book,
+    evaluate_bar,
+    run_exits,
+)
+from quant_engine.strategy.filters import (
+    AllOf,
+    AnyOf,
+    CorrelationFilter,
+    DrawdownFilter,
+    EntryFilter,
+    FilterDecision,
+    GridSpacingFilter,
+    PriceDistanceFilter,
+    RegimeFilter,
+    SignalAccuracyFilter,
+    TimeOfDayFilter,
+    VolatilityFilter,
+)
+from quant_engine.strategy.model import (
+    Decisions,
+    OrderIntent,
+    StrategyModel,
+    TargetWeight,
+    run_model,
+)
+from quant_engine.strategy.registry import build_filter, build_sizer, build_voter
+from quant_engine.strategy.risk_parity import (
+    equal_risk_contribution_weights,
+    inverse_volatility_weights,
+    risk_contributions,
+)
+from quant_engine.strategy.risk_state import PositionRiskState, RiskBook
+from quant_engine.strategy.sizing import (
+    FixedFractionSizer,
+    KellySizer,
+    MartingaleSizer,
+    PositionSizer,
+    RiskParitySizer,
+    SignalStrengthSizer,
+    SizingContext,
+    VolatilityTargetSizer,
+    kelly_fraction,
+    notional_to_quantity,
+    trade_statistics,
+)
+from quant_engine.strategy.sma_crossover import SmaCrossoverConfig, SmaCrossoverModel
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "AnyVote",
+    "Bar",
+    "CorrelationFilter",
+    "Decisions",
+    "DrawdownFilter",
+    "EntryCandidate",
+    "EntryFilter",
+    "EntryPlan",
+    "ExitEvent",
+    "ExitRules",
+    "FilterDecision",
+    "FixedFractionSizer",
+    "GridSpacingFilter",
+    "Holding",
+    "KellySizer",
+    "MajorityVote",
+    "MartingaleSizer",
+    "MetaLabeler",
+    "OrderIntent",
+    "PositionRiskState",
+    "PositionSizer",
+    "PriceDistanceFilter",
+    "RegimeFilter",
+    "RiskBook",
+    "RiskParitySizer",
+    "SignalAccuracyFilter",
+    "SignalEntryRule",
+    "SignalStrengthSizer",
+    "SignalVoter",
+    "SizingContext",
+    "SmaCrossoverConfig",
+    "SmaCrossoverModel",
+    "StrategyContext",
+    "StrategyModel",
+    "TargetWeight",
+    "TimeOfDayFilter",
+    "UnanimousVote",
+    "VolatilityFilter",
+    "VolatilityTargetSizer",
+    "WeightedVote",
+    "advance_book",
+    "build_filter",
+    "build_sizer",
+    "build_voter",
+    "equal_risk_contribution_weights",
+    "evaluate_bar",
+    "inverse_volatility_weights",
+    "kelly_fraction",
+    "notional_to_quantity",
+    "risk_contributions",
+    "run_exits",
+    "run_model",
+    "trade_statistics",
+]

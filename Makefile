@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 QUANT_HOME ?= $(CURDIR)/.quant
 export QUANT_HOME
 
-.PHONY: install demo test lint format ui clean
+.PHONY: install chromium demo test lint format ui clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed chromium
+
+# Debian's Chromium for the browser tests (tests/ui): installed when absent, as root with apt-get;
+# otherwise those tests skip and say why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "note: no /usr/bin/chromium; the browser tests will skip (apt-get install chromium)"; \
+		fi; \
+	fi
 
 demo: install
 	$(BIN)/quant demo

@@ -1,9 +1,8 @@
-"""The ``quant`` command: ``quant demo`` runs the whole graph, ``quant ui`` serves the UIs."""
+"""The ``quant`` command: demo (whole graph), ui (the UIs), run and wfv (simulations)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
@@ -11,37 +10,52 @@ import sys
 import time
 from pathlib import Path
 
+from quant_assets.profile import PROJECT_ROOT, DeploymentProfile, ProfileError, ensure_databases
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def prepare_home() -> QuantHome:
-    """Create QUANT_HOME, point DAGSTER_HOME into it and install the instance's dagster.yaml."""
-    home = QuantHome.resolve().ensure()
-    os.environ["QUANT_HOME"] = str(home.root)
-    os.environ["DAGSTER_HOME"] = str(home.dagster)
-    source = PROJECT_ROOT / "dagster.yaml"
-    if not source.is_file():
-        raise SystemExit(f"dagster.yaml not found at {source}: run quant from a project checkout")
-    shutil.copyfile(source, home.dagster / "dagster.yaml")
+    """Set up the deployment profile's state: QUANT_HOME, DAGSTER_HOME and its dagster.yaml,
+    and (production) the PostgreSQL databases."""
+    try:
+        profile = DeploymentProfile.from_env()
+    except ProfileError as exc:
+        raise SystemExit(f"quant: {exc}") from exc
+    home = profile.home.ensure()
+    profile.export()
+    if not profile.instance_yaml.is_file():
+        raise SystemExit(f"{profile.instance_yaml} not found: run quant from a project checkout")
+    if profile.postgres_urls():
+        try:
+            ensure_databases(profile)
+        except Exception as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise SystemExit(
+                f"quant: PostgreSQL is not usable: {first_line} (`quant doctor` says more)"
+            ) from None
+    shutil.copyfile(profile.instance_yaml, home.dagster / "dagster.yaml")
     return home
 
 
-def _summary(result, wall_seconds: float) -> dict[str, float | int | str]:
+def _summary(result, trading, wall_seconds: float) -> dict[str, float | int | str]:
     meta = {}
-    for event in result.get_asset_materialization_events():
+    events = [
+        *result.get_asset_materialization_events(),
+        *trading.get_asset_materialization_events(),
+    ]
+    for event in events:
         materialization = event.materialization
         meta[materialization.asset_key.to_user_string()] = {
             k: v.value for k, v in materialization.metadata.items()
         }
     bars, model, backtest = meta["raw_bars"], meta["alpha_model"], meta["backtest"]
+    rebalance = meta["rebalance"]
     return {
-        "universe_size": bars["n_symbols"],
-        "days": bars["n_days"],
-        "first_date": bars["first_date"],
-        "last_date": bars["last_date"],
+        "universe_size": bars["stored_symbols"],  # the whole bar store, not just this run's day
+        "days": bars["stored_days"],
+        "first_date": bars["stored_first_day"],
+        "last_date": bars["stored_last_day"],
         "oracle_ic": bars.get("oracle_ic"),
         "model_ic": model["model_ic"],
         "model_rank_ic": model["model_rank_ic"],
@@ -52,6 +66,8 @@ def _summary(result, wall_seconds: float) -> dict[str, float | int | str]:
         "max_drawdown": backtest["long_short.max_drawdown"],
         "long_only_sharpe": backtest["long_only.sharpe"],
         "long_only_max_drawdown": backtest["long_only.max_drawdown"],
+        "paper_orders_sent": rebalance["n_sent"],
+        "paper_equity": rebalance["equity"],
         "dagster_run_id": result.run_id,
         "wall_seconds": round(wall_seconds, 1),
     }
@@ -64,20 +80,34 @@ def demo(_: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from quant_assets.definitions import defs
+    from quant_assets.defs.market_data.history import seed_history
 
     print(f"QUANT_HOME={home.root}", flush=True)
-    print("materializing raw_bars -> features -> alpha_model -> signals -> backtest", flush=True)
-    job = defs().resolve_job_def("retrain_job")  # the pipeline; the model zoo runs on demand
+    definitions = defs()
+    # The history goes straight into the bar store; Dagster runs the last day's partition.
+    last_day = seed_history(definitions.resources["market_data"])
+    print(
+        f"bar store seeded; materializing raw_bars[{last_day}] -> features -> alpha_model"
+        " -> signals -> backtest -> target_portfolio, then rebalancing the paper account",
+        flush=True,
+    )
+    paper = {"resources": {"broker": {"config": {"kind": "paper", "dry_run": False}}}}
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
+        # The pipeline (the model zoo runs on demand), then the day's rebalance of the paper
+        # account: simulated fills, nothing leaves the machine.
+        result = definitions.resolve_job_def("retrain_job").execute_in_process(
             instance=instance,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False,
+            partition_key=last_day.isoformat(),
         )
-    if not result.success:
+        trading = result.success and definitions.resolve_job_def(
+            "rebalance_job"
+        ).execute_in_process(instance=instance, run_config=paper, raise_on_error=False)
+    if not (trading and trading.success):
         print("demo failed: see the run in `quant ui` or the log above", file=sys.stderr)
         return 1
-    summary = _summary(result, time.perf_counter() - started)
+    summary = _summary(result, trading, time.perf_counter() - started)
     path = write_json(home.reports / "demo_summary.json", summary)
     width = max(len(k) for k in summary)
     print(
@@ -97,6 +127,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def ui(args: argparse.Namespace) -> int:
     """Start the Dagster webserver (with daemon) and the MLflow UI on loopback."""
     home = prepare_home()
+    from quant_assets.metadata import use_mlflow_ui
     from quant_assets.resources import MlflowResource
 
     bin_dir = Path(sys.executable).parent
@@ -123,6 +154,8 @@ def ui(args: argparse.Namespace) -> int:
         "1",  # the UI is for one person; more workers only compete for the cores
     ]
     signal.signal(signal.SIGTERM, _interrupt)  # stop the servers on `kill` too, not only Ctrl-C
+    # Runs launched from this Dagster UI link their MLflow runs to this MLflow UI.
+    use_mlflow_ui(f"http://{args.host}:{args.mlflow_port}")
     processes = [subprocess.Popen(cmd, cwd=PROJECT_ROOT) for cmd in (dagster, mlflow)]
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}", flush=True)
     print(f"MLflow UI:  http://{args.host}:{args.mlflow_port}", flush=True)
@@ -144,6 +177,22 @@ def ui(args: argparse.Namespace) -> int:
     return max(p.returncode or 0 for p in processes)
 
 
+def simulate(args: argparse.Namespace) -> int:
+    """``quant run`` / ``quant wfv``: a config-driven simulation, summary printed as JSON."""
+    import json
+
+    from quant_engine.simulation.runner import ConfigError, run_from_config, walk_forward
+
+    work = run_from_config if args.command == "run" else walk_forward
+    try:
+        summary = work(args.config, out=args.out, profile=args.profile)
+    except ConfigError as exc:
+        print(f"quant {args.command}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quant", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,8 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--dagster-port", type=int, default=3000)
     serve.add_argument("--mlflow-port", type=int, default=5000)
+    for name, help_text in (
+        ("run", "one simulation run from a YAML config"),
+        ("wfv", "walk-forward validation from a YAML config"),
+    ):
+        sim = commands.add_parser(name, help=help_text)
+        sim.add_argument("-c", "--config", required=True, help="YAML run config")
+        sim.add_argument("--out", help="artifacts root (overrides run.artifacts_dir)")
+        sim.add_argument("--profile", action="store_true", help="write profile.pstats")
+    doctor = commands.add_parser("doctor", help="check the instance, MLflow, databases, broker")
+    doctor.add_argument("--broker", choices=["paper", "alpaca", "ccxt"], help="check this kind")
     args = parser.parse_args(argv)
-    return {"demo": demo, "ui": ui}[args.command](args)
+    if args.command == "doctor":
+        from quant_assets.doctor import run_doctor
+
+        return run_doctor(args.broker)
+    return {"demo": demo, "ui": ui, "run": simulate, "wfv": simulate}[args.command](args)
 
 
 if __name__ == "__main__":

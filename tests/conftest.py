@@ -42,33 +42,37 @@ def quant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def spine_assets(definitions: dg.Definitions, exclude: tuple[str, ...] = ()) -> list:
-    """The pipeline's assets (not the model zoo), less any named in ``exclude``."""
+    """The pipeline's assets (not the model zoo nor live trading), less any in ``exclude``."""
     return [
         asset
         for asset in definitions.assets
-        if "model_zoo" not in asset.group_names_by_key.values()
+        if not {"model_zoo", "live"} & set(asset.group_names_by_key.values())
         and asset.key.to_user_string() not in exclude
     ]
 
 
-def materialize_pipeline(home: Path, **market: object) -> dg.ExecuteInProcessResult:
-    """Materialize the whole graph in-process into ``home`` on a small synthetic market."""
+def materialize_pipeline(
+    home: Path, instance: dg.DagsterInstance | None = None, **market: object
+) -> dg.ExecuteInProcessResult:
+    """Materialize the whole graph in-process into ``home`` on a small synthetic market
+    (in ``instance``, by default an ephemeral one)."""
     from quant_assets.definitions import defs
+    from quant_assets.defs.market_data.history import seed_history
     from quant_assets.resources import MarketDataResource
 
+    market_data = MarketDataResource(**{**SMALL_MARKET, **market})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANT_HOME", str(home))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         definitions = defs()
+        last_day = seed_history(market_data)  # as `quant demo`: the history, then the last day
         return dg.materialize(
             spine_assets(definitions),
-            resources={
-                **definitions.resources,
-                "market_data": MarketDataResource(**{**SMALL_MARKET, **market}),
-            },
+            resources={**definitions.resources, "market_data": market_data},
             run_config=SMALL_RUN_CONFIG,
-            instance=dg.DagsterInstance.ephemeral(),
+            instance=instance or dg.DagsterInstance.ephemeral(),
             raise_on_error=False,
+            partition_key=last_day.isoformat(),
         )
 
 
@@ -95,6 +99,7 @@ ZOO_SPLITS = {"min_train_days": 250, "retrain_every": 225, "valid_days": 40}
 def zoo(tmp_path_factory: pytest.TempPathFactory):
     """(home, result) of LightGBM, ridge and LSTM trained side by side on the small market."""
     from quant_assets.definitions import defs
+    from quant_assets.defs.market_data.history import seed_history
     from quant_assets.resources import MarketDataResource
     from quant_engine.paths import QuantHome
 
@@ -103,6 +108,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("QUANT_HOME", str(home))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         definitions = defs()
+        last_day = seed_history(MarketDataResource(**SMALL_MARKET))
         result = dg.materialize(
             [a for a in definitions.assets if a.key.to_user_string() in ZOO_SELECTION],
             resources={**definitions.resources, "market_data": MarketDataResource(**SMALL_MARKET)},
@@ -115,6 +121,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory):
             },
             instance=dg.DagsterInstance.ephemeral(),
             raise_on_error=False,
+            partition_key=last_day.isoformat(),
         )
     assert result.success, "the model zoo failed to materialize"
     return QuantHome(home), result

@@ -2,7 +2,13 @@
 
 import dagster as dg
 
-from quant_assets.resources import MarketDataResource, MlflowResource, PolarsParquetIOManager
+from quant_assets.resources import (
+    BarStoreIOManager,
+    MarketDataResource,
+    MlflowResource,
+    PolarsParquetIOManager,
+)
+from quant_assets.resources.broker import BrokerResource
 
 
 @dg.definitions
@@ -10,7 +16,9 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "io_manager": PolarsParquetIOManager(),
+            "bar_store_io_manager": BarStoreIOManager(),
             "mlflow": MlflowResource(),
             "market_data": MarketDataResource(),
+            "broker": BrokerResource(),
         }
     )

@@ -1,11 +1,18 @@
-"""Polars DataFrames stored as Parquet files under ``QUANT_HOME/assets``, written atomically."""
+"""Polars DataFrames stored as Parquet under ``QUANT_HOME/assets``, written atomically: one file
+per asset, or one file per day for the daily-partitioned raw bars."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from upath import UPath
 
+from quant_engine.data.corporate_actions import adjusted_only
+from quant_engine.data.store import BarStore
 from quant_engine.io import atomic_path
 from quant_engine.paths import QuantHome
 
@@ -32,3 +39,70 @@ class PolarsParquetIOManager(dg.ConfigurableIOManagerFactory):
     def create_io_manager(self, context: dg.InitResourceContext) -> _ParquetIOManager:
         base = self.base_dir or str(QuantHome.resolve().assets)
         return _ParquetIOManager(base_path=UPath(base))
+
+
+@dataclass(frozen=True)
+class IngestedBars:
+    """What a raw-bars partition run hands its IO manager: the bars, the partition days
+    (stored even when empty) and the corporate actions known at ingest (None: none)."""
+
+    bars: pl.DataFrame
+    days: list[date]
+    actions: pl.DataFrame | None = None
+
+
+class _BarStoreIOManager(dg.IOManager):
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def _store(self, key: dg.AssetKey) -> BarStore:
+        return BarStore(self.base.joinpath(*key.path[:-1], f"{key.path[-1]}.parquet"))
+
+    def handle_output(self, context: dg.OutputContext, obj: IngestedBars) -> None:
+        if not isinstance(obj, IngestedBars):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected IngestedBars")
+        store = self._store(context.asset_key)
+        if obj.actions is not None:
+            store.write_actions(obj.actions)
+        paths = store.write(obj.bars, days=obj.days)
+        days = store.days()
+        symbols = store.scan().select(pl.col("symbol").n_unique()).collect().item()
+        context.add_output_metadata(
+            {
+                "rows": obj.bars.height,
+                "files_written": len(paths),
+                "stored_days": len(days),
+                "stored_first_day": str(days[0]),
+                "stored_last_day": str(days[-1]),
+                "stored_symbols": symbols,
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        store = self._store(context.asset_key)
+        start = end = None
+        if context.has_asset_partitions:
+            window = context.asset_partitions_time_window
+            start, end = window.start.date(), window.end.date()
+        bars = store.read(start, end)
+        if bars.height == 0:
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()}: no stored bars in {store.root}"
+                f" between {start} and {end}: materialize its partitions first"
+            )
+        actions = store.actions()
+        return bars if actions is None else adjusted_only(bars, actions)
+
+
+class BarStoreIOManager(dg.ConfigurableIOManagerFactory):
+    """Daily-partitioned bars as ``<base_dir>/<asset>.parquet/<YYYY-MM-DD>.parquet``.
+
+    Writes each partition day atomically (see :class:`quant_engine.data.store.BarStore`);
+    a downstream asset reads every stored day of its upstream window in one lazy scan, split-
+    and dividend-adjusted when corporate actions were stored with the bars.
+    """
+
+    base_dir: str = ""  # default: QUANT_HOME/assets, resolved when a run starts
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> _BarStoreIOManager:
+        return _BarStoreIOManager(Path(self.base_dir or QuantHome.resolve().assets))

@@ -1,43 +1,148 @@
-"""Where raw bars come from: the synthetic market (default) or a directory of files."""
+"""Where raw bars come from, chosen by config: synthetic, a directory, Databento, ccxt, Alpaca.
+
+API keys are string fields meant for ``dg.EnvVar("...")``; left empty, they are read from the
+vendor's usual environment variable when the source is built. They are never logged: only
+:meth:`MarketDataResource.describe` is, and it names no secret.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from datetime import date
 from typing import Literal
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from quant_engine.data import SyntheticMarketConfig, generate_market, load_bar_directory
+from quant_engine.data import SyntheticMarketConfig
+from quant_engine.data.calendars import BUSINESS_DAYS, CRYPTO
+from quant_engine.data.corporate_actions import load_actions
+from quant_engine.data.sources.base import BarSource
+from quant_engine.data.sources.directory import DirectorySource, DirectorySourceConfig
+from quant_engine.data.sources.synthetic import SyntheticSource
+
+SourceName = Literal["synthetic", "directory", "databento", "ccxt", "alpaca"]
+DEFAULT_CALENDARS = {
+    "synthetic": BUSINESS_DAYS,  # the generator's days are weekdays, with no holidays
+    "directory": "XNYS",
+    "databento": "XNYS",
+    "ccxt": CRYPTO,
+    "alpaca": "XNYS",
+}
+WIDE_RANGE = (date(1970, 1, 1), date(2100, 1, 1))
 
 
-@dataclass(frozen=True)
-class LoadedBars:
-    bars: pl.DataFrame
-    source: str
-    oracle_ic: float | None = None  # only a synthetic market knows it
+def _secret(value: str, variable: str) -> str:
+    return value or os.environ.get(variable, "")
 
 
 class MarketDataResource(dg.ConfigurableResource):
-    """Daily bars from the seeded synthetic market or from per-symbol CSV/Parquet files."""
+    """The bar source for raw_bars, its trading calendar and its corporate actions."""
 
-    source: Literal["synthetic", "directory"] = "synthetic"
-    directory: str = ""  # for source="directory"
+    source: SourceName = "synthetic"
+    symbols: list[str] = Field(default_factory=list)  # empty: the source's whole universe
+    calendar: str = ""  # exchange_calendars code, "24/7" or "24/5"; empty: the source's default
+    corporate_actions: str = ""  # CSV/Parquet of (symbol, ex_date, split_ratio, dividend)
+    # source="directory": per-symbol CSV/Parquet files
+    directory: str = ""
+    # source="synthetic"
     n_symbols: int = SyntheticMarketConfig.n_symbols
     n_days: int = SyntheticMarketConfig.n_days
     seed: int = SyntheticMarketConfig.seed
+    start: str = SyntheticMarketConfig.start  # first session (YYYY-MM-DD)
     signal_strength: float = SyntheticMarketConfig.signal_strength
+    # source="databento"
+    databento_dataset: str = "XNAS.ITCH"
+    databento_api_key: str = ""  # dg.EnvVar("DATABENTO_API_KEY")
+    # source="ccxt"
+    ccxt_exchange: str = "binance"
+    ccxt_api_key: str = ""  # public candles need no key
+    ccxt_secret: str = ""
+    # source="alpaca"
+    alpaca_api_key: str = ""  # dg.EnvVar("APCA_API_KEY_ID")
+    alpaca_secret_key: str = ""  # dg.EnvVar("APCA_API_SECRET_KEY")
+    alpaca_feed: str = ""  # "iex", "sip"; empty: the account's default
 
-    def load(self) -> LoadedBars:
-        if self.source == "directory":
-            if not self.directory:
-                raise ValueError("market_data.directory must be set when source='directory'")
-            return LoadedBars(load_bar_directory(self.directory), f"directory {self.directory}")
-        config = SyntheticMarketConfig(
+    def synthetic_config(self) -> SyntheticMarketConfig:
+        return SyntheticMarketConfig(
             n_symbols=self.n_symbols,
             n_days=self.n_days,
             seed=self.seed,
+            start=self.start,
             signal_strength=self.signal_strength,
         )
-        market = generate_market(config)
-        return LoadedBars(market.bars, f"synthetic seed={self.seed}", market.oracle_ic)
+
+    def calendar_name(self) -> str:
+        return self.calendar or DEFAULT_CALENDARS[self.source]
+
+    def universe(self) -> list[str] | None:
+        """The symbols to fetch (None: all the source has; vendors need a list)."""
+        if not self.symbols and self.source in ("databento", "ccxt", "alpaca"):
+            raise ValueError(
+                f"market_data.symbols must list the symbols to fetch from {self.source}"
+            )
+        return list(self.symbols) or None
+
+    def describe(self) -> str:
+        """A one-line description for logs and metadata (no secrets)."""
+        return {
+            "synthetic": f"synthetic seed={self.seed} symbols={self.n_symbols}",
+            "directory": f"directory {self.directory}",
+            "databento": f"databento {self.databento_dataset}",
+            "ccxt": f"ccxt {self.ccxt_exchange}",
+            "alpaca": f"alpaca feed={self.alpaca_feed or 'default'}",
+        }[self.source]
+
+    def bar_source(self) -> BarSource:
+        """The configured source (vendor modules are imported only when chosen)."""
+        if self.source == "synthetic":
+            return SyntheticSource(self.synthetic_config())
+        if self.source == "directory":
+            if not self.directory:
+                raise ValueError("market_data.directory must be set when source='directory'")
+            config = DirectorySourceConfig(self.directory, calendar=self.calendar_name())
+            return DirectorySource(config)
+        if self.source == "databento":
+            from quant_engine.data.sources.databento import DatabentoConfig, DatabentoSource
+
+            key = _secret(self.databento_api_key, "DATABENTO_API_KEY")
+            return DatabentoSource(DatabentoConfig(dataset=self.databento_dataset), api_key=key)
+        if self.source == "ccxt":
+            from quant_engine.data.sources.ccxt import CcxtConfig, CcxtSource
+
+            return CcxtSource(
+                CcxtConfig(exchange_id=self.ccxt_exchange),
+                api_key=self.ccxt_api_key or None,
+                secret=self.ccxt_secret or None,
+            )
+        from quant_engine.data.sources.alpaca import AlpacaConfig, AlpacaSource
+
+        return AlpacaSource(
+            AlpacaConfig(feed=self.alpaca_feed or None),
+            api_key=_secret(self.alpaca_api_key, "APCA_API_KEY_ID"),
+            secret_key=_secret(self.alpaca_secret_key, "APCA_API_SECRET_KEY"),
+        )
+
+    def actions(self) -> pl.DataFrame | None:
+        """The corporate actions file's rows, or None when none is configured."""
+        return load_actions(self.corporate_actions) if self.corporate_actions else None
+
+    def available_days(self) -> tuple[date, date]:
+        """First and last day the source has (synthetic and directory sources only)."""
+        if self.source == "synthetic":
+            days = SyntheticSource(self.synthetic_config()).days()
+            return days[0], days[-1]
+        if self.source == "directory":
+            bars = self.bar_source().fetch(self.universe(), *WIDE_RANGE)
+            if bars.height == 0:
+                raise ValueError(f"market_data: no bars in {self.directory}")
+            stamps = bars["timestamp"]
+            return stamps.min().date(), stamps.max().date()
+        raise ValueError(f"market_data: give the date range to ingest from {self.source}")
+
+    def oracle_ic(self) -> float | None:
+        """The synthetic market's oracle IC (None for real data)."""
+        if self.source != "synthetic":
+            return None
+        return SyntheticSource(self.synthetic_config()).market.oracle_ic

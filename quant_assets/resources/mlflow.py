@@ -19,8 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from quant_assets.profile import DeploymentProfile
 from quant_engine.models.packaging import AlphaPyfunc
-from quant_engine.paths import QuantHome
 
 PREDICTIONS = "oos_predictions.parquet"
 # The user's setting, read before anything in this process calls mlflow.set_tracking_uri,
@@ -35,18 +35,17 @@ class MlflowResource(dg.ConfigurableResource):
     alias; the one that scores signals carries the ``champion`` alias.
     """
 
-    tracking_uri: str = ""  # default: $MLFLOW_TRACKING_URI at start-up, else SQLite in QUANT_HOME
+    tracking_uri: str = ""  # default: $MLFLOW_TRACKING_URI at start-up, else the profile's store
     experiment_name: str = "quant-alpha"
     registered_model_name: str = "quant_alpha"
 
     def uri(self) -> str:
-        return self.tracking_uri or USER_TRACKING_URI or self._local_uri()
-
-    @staticmethod
-    def _local_uri() -> str:
-        home = QuantHome.resolve()
-        home.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
-        return home.mlflow_tracking_uri
+        if self.tracking_uri or USER_TRACKING_URI:
+            return self.tracking_uri or USER_TRACKING_URI
+        profile = DeploymentProfile.from_env()
+        if profile.name == "local":  # SQLite creates the file, not its folder
+            profile.home.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
+        return profile.mlflow_tracking_uri
 
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.uri())
@@ -56,9 +55,9 @@ class MlflowResource(dg.ConfigurableResource):
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
             return experiment.experiment_id
-        artifacts = None
-        if self.uri().startswith("sqlite:"):
-            artifacts = QuantHome.resolve().mlflow_artifacts.as_uri()
+        artifacts = None  # a tracking server keeps artifacts where it is configured to
+        if not self.uri().startswith(("http:", "https:", "databricks")):
+            artifacts = DeploymentProfile.from_env().mlflow_artifact_root
         return client.create_experiment(self.experiment_name, artifact_location=artifacts)
 
     @contextmanager

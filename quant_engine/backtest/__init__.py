@@ -7,6 +7,7 @@ from quant_engine.backtest.vectorized import (
     BacktestResult,
     MarketPanel,
     run_backtest,
+    run_panel_backtest,
     target_weights,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "MarketPanel",
     "plot_equity_and_drawdown",
     "run_backtest",
+    "run_panel_backtest",
     "target_weights",
 ]

@@ -1,38 +1,49 @@
-"""Vectorized backtest of a daily-rebalanced portfolio built from scores.
+"""Vectorized backtest of a portfolio built from scores by the decision core.
 
 Timeline: scores of day ``t`` are known after its close; the portfolio trades to its targets at
 the open of ``t+1`` and holds until the open of ``t+2``. Costs use the 20-day volatility and
 dollar ADV known at the close of ``t``. Weights drift with prices between rebalances, so
-turnover is measured against the drifted book.
+turnover is measured against the drifted book. Target weights and the rebalance rules come from
+:mod:`quant_engine.portfolio`, the same code the event-driven simulator and the live rebalance
+run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from quant_engine.backtest.costs import CostModel
+from quant_engine.backtest.kernels import sleeves_kernel
 from quant_engine.evaluation.performance import drawdown, performance_metrics
+from quant_engine.portfolio import ConstructionConfig, DecisionCore, rebalance_weights
+from quant_engine.portfolio import target_weights as _core_target_weights
 
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """Portfolio rule and costs."""
+    """Portfolio rule and costs; ``construction`` holds the rules beyond ``mode`` and ``top_k``."""
 
     mode: Literal["long_only", "long_short"] = "long_short"
     top_k: int = 10
     capital: float = 10_000_000.0
     costs: CostModel = field(default_factory=CostModel)
     risk_window: int = 20  # days of history for the volatility and ADV used by impact
+    construction: ConstructionConfig = field(default_factory=ConstructionConfig)
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "long_short"):
             raise ValueError(f"unknown mode {self.mode!r}")
         if self.top_k < 1 or self.capital <= 0 or self.risk_window < 2:
             raise ValueError("top_k, capital and risk_window must be positive (window >= 2)")
+
+    @property
+    def portfolio(self) -> ConstructionConfig:
+        """The construction rules with this config's ``mode`` and ``top_k``."""
+        return replace(self.construction, mode=self.mode, top_k=self.top_k)
 
 
 @dataclass(frozen=True)
@@ -87,27 +98,8 @@ class MarketPanel:
 
 
 def target_weights(scores: np.ndarray, eligible: np.ndarray, config: BacktestConfig) -> np.ndarray:
-    """Equal-weight top-k longs (and bottom-k shorts) per row among eligible names.
-
-    Long-only books are fully invested; long/short books are dollar-neutral with gross 1.
-    Ties are broken by column order, so the result is deterministic.
-    """
-    weights = np.zeros_like(scores)
-    masked = np.where(eligible, scores, np.nan)
-    n_eligible = eligible.sum(axis=1)
-    order = np.argsort(-np.nan_to_num(masked, nan=-np.inf), axis=1, kind="stable")
-    for row in np.flatnonzero(n_eligible):
-        n = int(n_eligible[row])
-        if config.mode == "long_only":
-            k = min(config.top_k, n)
-            weights[row, order[row, :k]] = 1.0 / k
-        else:
-            k = min(config.top_k, n // 2)
-            if k:
-                ranked = order[row, :n]
-                weights[row, ranked[:k]] = 0.5 / k
-                weights[row, ranked[n - k :]] = -0.5 / k
-    return weights
+    """Target weights per row, from the decision core (see :func:`quant_engine.portfolio`)."""
+    return _core_target_weights(scores, eligible, config.portfolio)
 
 
 @dataclass(frozen=True)
@@ -116,6 +108,8 @@ class BacktestResult:
     weights: np.ndarray  # target weights per trade date (rows of ``daily``)
     metrics: dict[str, float]
     final_equity: float
+    trades: np.ndarray  # notional traded per name at each trade date (rows of ``daily``)
+    symbol_equity: np.ndarray  # final equity of each name's sleeve (per-symbol allocation)
 
 
 def run_backtest(
@@ -124,57 +118,140 @@ def run_backtest(
     """Backtest ``signals`` (timestamp, symbol, score) on ``bars`` under ``config``."""
     cfg = config or BacktestConfig()
     panel = MarketPanel.from_bars(bars, cfg.risk_window)
-    scores = panel.align_scores(signals)
+    return run_panel_backtest(panel, panel.align_scores(signals), cfg)
+
+
+def run_panel_backtest(
+    panel: MarketPanel, scores: np.ndarray, config: BacktestConfig | None = None
+) -> BacktestResult:
+    """Backtest a (dates x symbols) ``scores`` matrix aligned with ``panel``."""
+    cfg = config or BacktestConfig()
+    rules = cfg.portfolio
+    core = DecisionCore(rules)
     entry, exit_ = panel.open[1:-1], panel.open[2:]
     signal_rows = slice(0, len(panel.dates) - 2)
     sigma, adv = panel.sigma[signal_rows], panel.adv[signal_rows]
-    eligible = (
-        np.isfinite(scores[signal_rows])
-        & np.isfinite(entry)
-        & np.isfinite(sigma)
-        & np.isfinite(adv)
-        & (adv > 0)
-    )
+    eligible = np.isfinite(scores[signal_rows]) & np.isfinite(entry)
+    if cfg.costs.impact_coef > 0 or rules.max_volume_share is not None:
+        eligible &= np.isfinite(sigma) & np.isfinite(adv) & (adv > 0)
     has_signal = eligible.any(axis=1)
     if not has_signal.any():
         raise ValueError("no day has a tradable signal: check that signals and bars overlap")
     first = int(np.argmax(has_signal))
-    weights = target_weights(scores[signal_rows], eligible, cfg)[first:]
-    # A name without a next open (e.g. delisted) is marked flat for that period.
-    period_return = np.nan_to_num(exit_ / entry - 1.0, nan=0.0)[first:]
-    # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
-    sigma = np.nan_to_num(sigma[first:])
-    adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
-
-    n_periods = weights.shape[0]
-    gross, cost, turnover, equity = (np.empty(n_periods) for _ in range(4))
-    held = np.zeros(weights.shape[1])  # drifted weights before trading
-    value = cfg.capital
-    for p in range(n_periods):
-        trade = weights[p] - held
-        cost_value = cfg.costs.cost(trade * value, sigma[p], adv[p]).sum()
-        gross[p] = weights[p] @ period_return[p]
-        cost[p] = cost_value / value
-        turnover[p] = np.abs(trade).sum()
-        net = gross[p] - cost[p]
-        held = weights[p] * (1.0 + period_return[p]) / (1.0 + net)
-        value *= 1.0 + net
-        equity[p] = value
-    net_return = gross - cost
+    weights = core.target_weights(scores[signal_rows], eligible)[first:]
+    if _closed_form_applies(cfg):
+        path = _sleeves_closed_form(weights, entry[first:], exit_[first:], cfg)
+    else:
+        # A name without a next open (e.g. delisted) is marked flat for that period.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            period_return = np.nan_to_num(exit_ / entry - 1.0, nan=0.0)[first:]
+        # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
+        sigma = np.nan_to_num(sigma[first:])
+        adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
+        path = _drift_loop(weights, period_return, sigma, adv, cfg)
+    net_return = path.gross - path.cost
     daily = pl.DataFrame(
         {
-            "timestamp": panel.dates[1 + first : 1 + first + n_periods],
-            "gross_return": gross,
-            "cost": cost,
+            "timestamp": panel.dates[1 + first : 1 + first + len(net_return)],
+            "gross_return": path.gross,
+            "cost": path.cost,
             "net_return": net_return,
-            "turnover": turnover,
-            "equity": equity,
-            "drawdown": drawdown(np.concatenate([[cfg.capital], equity]))[1:],
+            "turnover": path.turnover,
+            "equity": path.equity,
+            "drawdown": drawdown(np.concatenate([[cfg.capital], path.equity]))[1:],
         }
     )
     return BacktestResult(
         daily=daily,
         weights=weights,
-        metrics=performance_metrics(net_return, turnover),
-        final_equity=float(value),
+        metrics=performance_metrics(net_return, path.turnover),
+        final_equity=float(path.equity[-1]),
+        trades=path.trades,
+        symbol_equity=path.symbol_equity,
     )
+
+
+@dataclass(frozen=True)
+class _Path:
+    gross: np.ndarray
+    cost: np.ndarray
+    turnover: np.ndarray
+    equity: np.ndarray
+    trades: np.ndarray
+    symbol_equity: np.ndarray
+
+
+def _drift_loop(
+    weights: np.ndarray,
+    period_return: np.ndarray,
+    sigma: np.ndarray,
+    adv: np.ndarray,
+    cfg: BacktestConfig,
+) -> _Path:
+    """Period by period: rebalance with the decision core, pay costs, let weights drift."""
+    rules = cfg.portfolio
+    n_periods, n_names = weights.shape
+    per_symbol = rules.allocation == "per_symbol"
+    gross, cost, turnover, equity = (np.empty(n_periods) for _ in range(4))
+    trades = np.empty_like(weights)
+    held = np.zeros(n_names)  # drifted weights (of the book or of each sleeve) before trading
+    value = np.full(n_names, cfg.capital / n_names) if per_symbol else np.array([cfg.capital])
+    volume_adv = rules.max_volume_share is not None
+    for p in range(n_periods):
+        sized_on = value if per_symbol else float(value[0])
+        new = rebalance_weights(
+            weights[p],
+            held,
+            sized_on,
+            rules,
+            adv[p] if volume_adv else None,
+            cfg.costs.linear_rate,
+        ).weights
+        total = value.sum()
+        trades[p] = (new - held) * value
+        cost_by_name = cfg.costs.cost(trades[p], sigma[p], adv[p])
+        pnl_by_name = new * value * period_return[p]
+        gross[p] = pnl_by_name.sum() / total
+        cost[p] = cost_by_name.sum() / total
+        turnover[p] = np.abs(trades[p]).sum() / total
+        if per_symbol:
+            after = value + pnl_by_name - cost_by_name
+        else:
+            after = value * (1.0 + gross[p] - cost[p])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            held = np.nan_to_num(new * value * (1.0 + period_return[p]) / after)
+        value = after
+        equity[p] = value.sum()
+    symbol_equity = value if per_symbol else np.full(n_names, np.nan)
+    return _Path(gross, cost, turnover, equity, trades, symbol_equity)
+
+
+def _closed_form_applies(cfg: BacktestConfig) -> bool:
+    rules = cfg.portfolio
+    return (
+        rules.allocation == "per_symbol"
+        and rules.mode == "long_only"
+        and cfg.costs.impact_coef == 0
+        and rules.sizes_with_costs
+        and rules.max_weight == 1.0
+        and rules.max_volume_share is None
+        and rules.min_trade_value == 0
+        and rules.dust_weight == 0
+    )
+
+
+def _sleeves_closed_form(
+    weights: np.ndarray, entry: np.ndarray, exit_: np.ndarray, cfg: BacktestConfig
+) -> _Path:
+    """All-in/all-out long sleeves with linear costs, in one compiled pass.
+
+    Entering pays ``rate`` out of the sleeve (it buys ``V / (1 + rate)``), exiting pays
+    ``rate * V``; in between the sleeve grows with the name. The same numbers as the loop.
+    """
+    on = weights > 0
+    start = cfg.capital / on.shape[1]
+    gross, cost, traded, equity, trades, final = sleeves_kernel(
+        on, entry, exit_, start, cfg.costs.linear_rate
+    )
+    before = np.concatenate([[cfg.capital], equity[:-1]])
+    return _Path(gross / before, cost / before, traded / before, equity, trades, final)

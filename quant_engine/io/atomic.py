@@ -12,11 +12,19 @@ from typing import Any
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path; on success it replaces ``target``, on error it is removed."""
+def atomic_path(
+    target: str | os.PathLike[str], staging: str | os.PathLike[str] | None = None
+) -> Iterator[Path]:
+    """Yield a temporary path; on success it replaces ``target``, on error it is removed.
+
+    The temporary file lives in ``staging`` (same file system as ``target``) when given, so a
+    folder of finished files never shows a half-written one; else beside ``target``.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    folder = Path(staging) if staging is not None else target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

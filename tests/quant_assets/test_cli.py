@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 from dagster_graphql import DagsterGraphQLClient
 
+from quant_assets.defs.market_data.history import seed_history
+from quant_assets.resources import MarketDataResource
 from tests.conftest import REPO_ROOT, SMALL_MARKET, SMALL_RUN_CONFIG
 
 
@@ -32,7 +35,9 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 420.0) -> by
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def _materialize_all_through_the_webserver(port: int, timeout: float = 600.0) -> str:
+def _materialize_all_through_the_webserver(
+    port: int, last_day: date, timeout: float = 600.0
+) -> str:
     """Launch the asset job via GraphQL: queued, then run by the daemon in subprocesses."""
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
     tiny = {"min_train_days": 250, "retrain_every": 450, "valid_days": 40, "epochs": 2}
@@ -42,8 +47,12 @@ def _materialize_all_through_the_webserver(port: int, timeout: float = 600.0) ->
         "ops": {**SMALL_RUN_CONFIG["ops"], **zoo},
         "resources": {"market_data": {"config": SMALL_MARKET}},
     }
+    # raw_bars is partitioned by day: the history is in the bar store, the run takes the last day.
     run_id = client.submit_job_execution(
-        "__ASSET_JOB", repository_location_name="quant_assets", run_config=run_config
+        "__ASSET_JOB",
+        repository_location_name="quant_assets",
+        run_config=run_config,
+        tags={"dagster/partition": last_day.isoformat()},
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,9 +82,12 @@ def test_quant_ui_serves_both_uis_and_materializes_all(tmp_path: Path):
         assert b"dagster_webserver_version" in info
         assert _wait_for(f"http://127.0.0.1:{mlflow_port}/health", process) == b"OK"
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").is_file()
-        assert _materialize_all_through_the_webserver(dagster_port) == "SUCCESS"
+        last_day = seed_history(
+            MarketDataResource(**SMALL_MARKET), str(tmp_path / "home" / "assets")
+        )
+        assert _materialize_all_through_the_webserver(dagster_port, last_day) == "SUCCESS"
         for asset in ("raw_bars", "features", "alpha_model", "alpha_lstm", "signals", "backtest"):
-            assert (tmp_path / "home" / "assets" / f"{asset}.parquet").is_file()
+            assert (tmp_path / "home" / "assets" / f"{asset}.parquet").exists()  # raw_bars: a dir
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
         assert f"Dagster UI: http://127.0.0.1:{dagster_port}" in output

@@ -6,9 +6,11 @@ from pathlib import Path
 import dagster as dg
 
 from quant_assets.definitions import defs
+from quant_assets.defs.market_data.assets import CHECKS as RAW_BARS_CHECKS
 from tests.conftest import REPO_ROOT
 
 FAMILIES = {f"alpha_{f}" for f in ("ridge", "mlp", "lstm", "tcn", "transformer")}
+LIVE = {"target_portfolio", "rebalance", "reconciliation"}
 
 
 def test_definitions_load_with_the_expected_graph():
@@ -16,7 +18,8 @@ def test_definitions_load_with_the_expected_graph():
     definitions.validate_loadable(definitions)
     graph = definitions.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest"} | FAMILIES
+    spine = {"raw_bars", "features", "alpha_model", "signals", "backtest", "execution_costs"}
+    assert keys == spine | FAMILIES | LIVE
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
@@ -24,9 +27,10 @@ def test_definitions_load_with_the_expected_graph():
     assert parents["alpha_model"] == {"features", "raw_bars"}
     assert parents["signals"] == {"alpha_model", "features"}
     assert parents["backtest"] == {"signals", "raw_bars"}
+    assert parents["execution_costs"] == {"raw_bars"}
     specs = definitions.resolve_assets_def("raw_bars").check_specs
     checks = {spec.name: spec.blocking for spec in specs}
-    assert checks == {"no_extreme_moves": True, "sufficient_history": True}
+    assert checks == dict.fromkeys(RAW_BARS_CHECKS, True)
 
 
 def test_schedules_are_stopped_by_default_and_retrain_weekly():
@@ -73,7 +77,8 @@ def test_dagster_yaml_gives_a_queued_sqlite_instance_with_run_limits(tmp_path: P
     assert (tmp_path / "history" / "runs.db").is_file()  # SQLite storage in DAGSTER_HOME
     assert queue.max_concurrent_runs == 2
     assert queue.tag_concurrency_limits == [
-        {"key": "quant/workload", "value": "training", "limit": 1}
+        {"key": "quant/workload", "value": "training", "limit": 1},
+        {"key": "quant/broker_account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
     ]
     retrain = defs().resolve_job_def("retrain_job")
     assert retrain.tags["quant/workload"] == "training"

@@ -6,6 +6,8 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
+from quant_assets.defs.market_data.assets import CHECKS as RAW_BARS_CHECKS
+from quant_engine.data.store import BarStore
 from quant_engine.evaluation import daily_ic, ic_summary, performance_metrics
 from quant_engine.features import add_forward_return_label
 from quant_engine.paths import QuantHome
@@ -35,13 +37,9 @@ def test_every_asset_and_check_succeeded(materialized):
         e.materialization.asset_key.to_user_string()
         for e in result.get_asset_materialization_events()
     }
-    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest"}
+    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest", "execution_costs"}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {
-        "no_extreme_moves": True,
-        "sufficient_history": True,
-        "champion_promotion": True,
-    }
+    assert checks == {**dict.fromkeys(RAW_BARS_CHECKS, True), "champion_promotion": True}
 
 
 def test_mlflow_run_is_tagged_logged_and_registered(materialized, home, client):
@@ -99,7 +97,7 @@ def test_signal_files_match_the_signals_asset(materialized, home):
 
 def test_reported_ic_is_the_ic_of_the_signals(materialized, home):
     _, result = materialized
-    bars = pl.read_parquet(home.assets / "raw_bars.parquet")
+    bars = BarStore(home.assets / "raw_bars.parquet").read()
     signals = pl.read_parquet(home.assets / "signals.parquet")
     summary = ic_summary(daily_ic(add_forward_return_label(signals, bars)))
     model = _metadata(result, "alpha_model")

@@ -1,32 +1,61 @@
-"""Bad data stops the graph: validation errors fail raw_bars, failed checks block downstream."""
+"""raw_bars: daily partitions, bad data fails or is checked, failed checks block downstream."""
 
+import hashlib
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
 import pytest
 
 from quant_assets.definitions import defs
+from quant_assets.defs.market_data.partitions import backfill_tags, range_tags
 from quant_assets.resources import MarketDataResource
+from quant_engine.data.store import BarStore
 from tests.quant_engine.data.bad_inputs import BAD_INPUTS, GOOD_ROWS, csv_text
 
+GOOD_DAYS = range_tags(date(2024, 1, 2), date(2024, 1, 4))
 
-def _materialize(home: Path, directory: Path, selection: list[str]):
+
+def _materialize(
+    directory: Path,
+    selection: list[str],
+    tags: dict[str, str] = GOOD_DAYS,
+    **market: str,
+) -> dg.ExecuteInProcessResult:
     definitions = defs()
     return dg.materialize(
         [a for a in definitions.assets if a.key.to_user_string() in selection],
         resources={
             **definitions.resources,
-            "market_data": MarketDataResource(source="directory", directory=str(directory)),
+            "market_data": MarketDataResource(
+                source="directory", directory=str(directory), **market
+            ),
         },
-        run_config={"ops": {"raw_bars": {"config": {"min_history": 3}}}},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
+        tags=tags,
     )
 
 
 def _files(home: Path) -> list[Path]:
     return sorted(p for p in home.rglob("*") if p.is_file()) if home.exists() else []
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        e.materialization.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def _store(home: Path) -> BarStore:
+    return BarStore(home / "assets" / "raw_bars.parquet")
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
@@ -36,40 +65,142 @@ def test_bad_input_fails_raw_bars_with_its_message_and_writes_nothing(quant_home
     data.mkdir()
     (data / "GOOD.csv").write_text(csv_text(*GOOD_ROWS))
     (data / "BAD.csv").write_text(content)
-    result = _materialize(quant_home, data, ["raw_bars"])
+    result = _materialize(data, ["raw_bars"])
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert expected in str(failure.step_failure_data.error)
     assert [p for p in _files(quant_home) if p.suffix in (".parquet", ".csv", ".tmp")] == []
 
 
-def test_failed_blocking_check_skips_downstream_assets(quant_home, tmp_path):
+def test_unexplained_jump_fails_its_check_and_skips_downstream(quant_home, tmp_path):
     data = tmp_path / "bars"
     data.mkdir()
     (data / "GOOD.csv").write_text(csv_text(*GOOD_ROWS))
     # A tenfold jump in one day: valid OHLC, but not believable without a corporate action.
     (data / "JUMP.csv").write_text(csv_text(GOOD_ROWS[0], "2024-01-03,10.5,120,10,110,1200"))
-    result = _materialize(quant_home, data, ["raw_bars", "features"])
+    result = _materialize(data, ["raw_bars", "features"])
     assert not result.success
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert checks["no_extreme_moves"].passed is False
-    assert checks["no_extreme_moves"].metadata["count"].value == 1
-    assert "JUMP" in checks["no_extreme_moves"].metadata["examples"].value
-    assert checks["sufficient_history"].passed is False  # JUMP has 2 bars < 3
-    materialized = {
-        e.materialization.asset_key.to_user_string()
-        for e in result.get_asset_materialization_events()
-    }
-    assert materialized == {"raw_bars"}
+    checks = _checks(result)
+    assert checks["unexplained_jumps"].passed is False
+    assert checks["unexplained_jumps"].metadata["count"].value == 1
+    examples = checks["unexplained_jumps"].metadata["examples"].value
+    assert "JUMP" in examples and "2024-01-03" in examples
+    assert [name for name, check in checks.items() if not check.passed] == ["unexplained_jumps"]
+    assert _materialized(result) == {"raw_bars"}
     assert not (quant_home / "assets" / "features.parquet").exists()
 
 
-def test_clean_directory_passes_the_checks(quant_home, tmp_path):
+def test_a_corporate_action_on_file_explains_the_jump_and_adjusts_downstream(quant_home, tmp_path):
+    data = tmp_path / "bars"
+    data.mkdir()
+    (data / "GOOD.csv").write_text(csv_text(*GOOD_ROWS))
+    (data / "JUMP.csv").write_text(csv_text(GOOD_ROWS[0], "2024-01-03,105,120,100,110,120"))
+    actions = tmp_path / "actions.csv"  # a 1-for-10 reverse split
+    actions.write_text("symbol,ex_date,split_ratio,dividend\nJUMP,2024-01-03,0.1,0\n")
+    result = _materialize(data, ["raw_bars"], corporate_actions=str(actions))
+    assert result.success and _checks(result)["unexplained_jumps"].passed
+    store = _store(quant_home)
+    raw = store.read().filter(pl.col("symbol") == "JUMP")
+    assert raw["close"].to_list() == [10.5, 110.0]  # stored as traded
+    assert store.actions()["split_ratio"].to_list() == [0.1]
+
+    # What downstream assets load: adjusted for the split.
+    features = _materialize(data, ["raw_bars", "features"], corporate_actions=str(actions))
+    assert features.success
+    loaded = pl.read_parquet(quant_home / "assets" / "features.parquet")
+    assert loaded.filter(pl.col("symbol") == "JUMP").height == 2
+
+
+def test_bars_on_a_closed_day_and_missing_sessions_fail_their_checks(quant_home, tmp_path):
+    data = tmp_path / "bars"
+    data.mkdir()
+    (data / "GOOD.csv").write_text(csv_text(*GOOD_ROWS, "2024-01-06,11.5,12,11,11.8,900"))
+    (data / "GAPPY.csv").write_text(csv_text(GOOD_ROWS[0], GOOD_ROWS[2]))
+    result = _materialize(data, ["raw_bars"], tags=range_tags(date(2024, 1, 2), date(2024, 1, 5)))
+    checks = _checks(result)
+    closed = checks["non_trading_days"]
+    assert closed.passed is False and closed.metadata["count"].value == 1
+    assert "2024-01-06" in closed.metadata["examples"].value  # a Saturday on XNYS
+    gaps = checks["calendar_gaps"]
+    assert gaps.passed is False
+    assert "GAPPY" in gaps.metadata["examples"].value
+    assert "2024-01-03" in gaps.metadata["examples"].value
+    # GAPPY on the 3rd; Friday the 5th for GOOD (it has a later bar) and for everybody.
+    assert gaps.metadata["count"].value == 3
+
+
+def test_clean_directory_passes_and_is_stored_one_file_per_day(quant_home, tmp_path):
     data = tmp_path / "bars"
     data.mkdir()
     (data / "A.csv").write_text(csv_text(*GOOD_ROWS))
     (data / "B.csv").write_text(csv_text(*GOOD_ROWS))
-    result = _materialize(quant_home, data, ["raw_bars"])
-    assert result.success
-    stored = pl.read_parquet(quant_home / "assets" / "raw_bars.parquet")
-    assert stored["symbol"].unique().sort().to_list() == ["A", "B"]
+    result = _materialize(data, ["raw_bars"])
+    assert result.success and all(c.passed for c in _checks(result).values())
+    store = _store(quant_home)
+    assert store.days() == [date(2024, 1, d) for d in (2, 3, 4)]
+    assert store.read()["symbol"].unique().sort().to_list() == ["A", "B"]
+    assert pl.read_parquet(store.root).height == 6  # the directory reads as one table
+    partitions = {e.materialization.partition for e in result.get_asset_materialization_events()}
+    assert partitions == {"2024-01-02", "2024-01-03", "2024-01-04"}
+
+
+def _digests(store: BarStore) -> dict[date, str]:
+    return {d: hashlib.sha256(store.path(d).read_bytes()).hexdigest() for d in store.days()}
+
+
+def test_backfill_in_one_run_then_one_day_keeps_old_partitions_identical(quant_home):
+    # A quarter here (each partition costs Dagster event writes); two years at the store
+    # level in tests/quant_engine/data/test_store.py.
+    market = {"n_symbols": 3, "n_days": 64, "seed": 4}
+    quarter = MarketDataResource(**{**market, "n_days": 63})
+    definitions = defs()
+    raw_bars = [a for a in definitions.assets if a.key.to_user_string() == "raw_bars"]
+    instance = dg.DagsterInstance.ephemeral()
+    backfill = dg.materialize(
+        raw_bars,
+        resources={**definitions.resources, "market_data": quarter},
+        instance=instance,
+        tags=backfill_tags(quarter),
+    )
+    assert backfill.success
+    assert len(instance.get_runs()) == 1  # the whole range in one run
+    store = _store(quant_home)
+    before = _digests(store)
+    assert len(before) == 63
+
+    longer = MarketDataResource(**market)
+    new_day = longer.available_days()[1]
+    daily = dg.materialize(
+        raw_bars,
+        resources={**definitions.resources, "market_data": longer},
+        instance=instance,
+        partition_key=new_day.isoformat(),
+    )
+    assert daily.success
+    assert [e.materialization.partition for e in daily.get_asset_materialization_events()] == [
+        new_day.isoformat()
+    ]
+    after = _digests(store)
+    assert set(after) - set(before) == {new_day}
+    assert {day: after[day] for day in before} == before
+
+
+def test_daily_schedule_asks_for_just_the_days_partition():
+    definitions = defs()
+    job = definitions.resolve_job_def("daily_pipeline_job")
+    assert job.partitions_def == definitions.resolve_assets_def("raw_bars").partitions_def
+    assert definitions.resolve_assets_def("raw_bars").backfill_policy == (
+        dg.BackfillPolicy.single_run()
+    )
+    new_york = ZoneInfo("America/New_York")
+    cases = {
+        "daily_pipeline_schedule": (datetime(2024, 1, 5, 18, 30, tzinfo=new_york), "2024-01-05"),
+        "weekly_retrain_schedule": (datetime(2024, 1, 6, 6, 0, tzinfo=new_york), "2024-01-05"),
+    }
+    for name, (when, key) in cases.items():
+        schedule = definitions.resolve_schedule_def(name)
+        context = dg.build_schedule_context(
+            scheduled_execution_time=when, repository_def=definitions.get_repository_def()
+        )
+        requests = schedule.evaluate_tick(context).run_requests
+        assert [r.partition_key for r in requests] == [key], name

@@ -6,7 +6,10 @@ import polars as pl
 import pytest
 
 from quant_assets.definitions import defs
+from quant_assets.defs.market_data.history import seed_history
+from quant_assets.defs.market_data.partitions import range_tags
 from quant_assets.resources import MarketDataResource, MlflowResource
+from quant_engine.data.sources.synthetic import SyntheticSource
 from tests.conftest import SMALL_MARKET, materialize_pipeline, spine_assets
 
 
@@ -28,17 +31,16 @@ def test_daily_job_scores_new_days_with_the_champion(tmp_path, monkeypatch):
     definitions = defs()
     daily = definitions.resolve_job_def("daily_pipeline_job")
     selected = {k.to_user_string() for k in daily.asset_layer.selected_asset_keys}
+    # Five more trading days of the same market (a longer market extends a shorter one):
+    # the run ingests just their raw_bars partitions; downstream reads every stored day.
+    longer = MarketDataResource(**{**SMALL_MARKET, "n_days": SMALL_MARKET["n_days"] + 5})
+    new_sessions = SyntheticSource(longer.synthetic_config()).days()[-5:]
     later = dg.materialize(
         [a for a in definitions.assets if a.key.to_user_string() in selected],
-        resources={
-            **definitions.resources,
-            # Five more trading days of the same market (a longer market extends a shorter one).
-            "market_data": MarketDataResource(
-                **{**SMALL_MARKET, "n_days": SMALL_MARKET["n_days"] + 5}
-            ),
-        },
+        resources={**definitions.resources, "market_data": longer},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
+        tags=range_tags(new_sessions[0], new_sessions[-1]),
     )
     assert later.success
     signals = pl.read_parquet(home / "assets" / "signals.parquet")
@@ -64,6 +66,7 @@ def _retrain(home, factor_sets: list[str]) -> dg.ExecuteInProcessResult:
         patch.setenv("QUANT_HOME", str(home))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         definitions = defs()
+        last_day = seed_history(MarketDataResource(**SMALL_MARKET))
         return dg.materialize(
             spine_assets(definitions, exclude=("backtest",)),
             resources={**definitions.resources, "market_data": MarketDataResource(**SMALL_MARKET)},
@@ -75,6 +78,7 @@ def _retrain(home, factor_sets: list[str]) -> dg.ExecuteInProcessResult:
             },
             instance=dg.DagsterInstance.ephemeral(),
             raise_on_error=False,
+            partition_key=last_day.isoformat(),
         )
 
 

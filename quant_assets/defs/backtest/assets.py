@@ -1,6 +1,7 @@
-"""Vectorized backtests of the signals: long-only top-k and dollar-neutral long/short."""
+"""Backtests of the signals (vectorized or event-driven): long-only top-k and long/short."""
 
 import base64
+from typing import Literal
 
 import dagster as dg
 import polars as pl
@@ -9,6 +10,7 @@ from quant_assets.resources import MlflowResource
 from quant_engine.backtest import BacktestConfig, CostModel, plot_equity_and_drawdown, run_backtest
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
+from quant_engine.simulation import simulate_signals
 
 MODES = ("long_short", "long_only")
 
@@ -19,6 +21,8 @@ class BacktestAssetConfig(dg.Config):
     commission_bps: float = 1.0
     half_spread_bps: float = 2.0
     impact_coef: float = 0.1
+    impact_model: Literal["square_root", "linear"] = "square_root"
+    simulator: Literal["vectorized", "event_driven"] = "vectorized"
 
 
 @dg.asset(group_name="backtest", kinds={"polars", "mlflow"})
@@ -30,18 +34,24 @@ def backtest(
     mlflow: MlflowResource,
 ) -> dg.Output[pl.DataFrame]:
     """Daily equity of each strategy; metrics go to MLflow (the model's run) and metadata."""
-    costs = CostModel(config.commission_bps, config.half_spread_bps, config.impact_coef)
-    results = {
-        mode: run_backtest(
-            signals, raw_bars, BacktestConfig(mode, config.top_k, config.capital, costs)
-        )
-        for mode in MODES
-    }
-    reports = QuantHome.resolve().reports
-    chart = plot_equity_and_drawdown(
-        {mode: r.daily for mode, r in results.items()}, reports / "backtest_equity.png"
+    costs = CostModel(
+        config.commission_bps, config.half_spread_bps, config.impact_coef, config.impact_model
     )
-    metrics = {f"{mode}.{k}": v for mode, r in results.items() for k, v in r.metrics.items()}
+    reports = QuantHome.resolve().reports
+    results: dict[str, tuple[pl.DataFrame, dict[str, float]]] = {}
+    for mode in MODES:
+        rules = BacktestConfig(mode, config.top_k, config.capital, costs)
+        if config.simulator == "event_driven":
+            run = simulate_signals(signals, raw_bars, rules, reports / "simulations", mode)
+            context.log.info(f"{mode} simulation artifacts in {run.artifacts}")
+            results[mode] = (run.daily(), run.metrics)
+        else:
+            result = run_backtest(signals, raw_bars, rules)
+            results[mode] = (result.daily, result.metrics)
+    chart = plot_equity_and_drawdown(
+        {mode: daily for mode, (daily, _) in results.items()}, reports / "backtest_equity.png"
+    )
+    metrics = {f"{mode}.{k}": v for mode, (_, m) in results.items() for k, v in m.items()}
     write_json(reports / "backtest_metrics.json", metrics)
 
     model_uri = signals.sort("timestamp")["model_version"][-1]
@@ -55,13 +65,15 @@ def backtest(
 
     image = base64.b64encode(chart.read_bytes()).decode()
     daily = pl.concat(
-        [r.daily.with_columns(pl.lit(mode).alias("strategy")) for mode, r in results.items()]
+        [d.with_columns(pl.lit(mode).alias("strategy")) for mode, (d, _) in results.items()]
     )
     return dg.Output(
         daily,
         metadata={
             **{name: float(value) for name, value in metrics.items()},
             "model_version": model_uri,
+            "simulator": config.simulator,
+            "impact_model": config.impact_model,
             "mlflow_run_id": run_id,
             "chart": dg.MetadataValue.path(str(chart)),
             "equity_and_drawdown": dg.MetadataValue.md(f"![equity](data:image/png;base64,{image})"),

@@ -11,6 +11,7 @@ from quant_assets.defs.research.training import (
     promotion_check,
     train_and_register,
 )
+from quant_assets.pod_resources import LIGHTGBM_POD
 from quant_assets.resources import MlflowResource
 from quant_engine.models import LightGBMConfig, LightGBMModel
 
@@ -26,6 +27,7 @@ class AlphaModelConfig(TrainingConfig):
     group_name="research",
     kinds={"lightgbm", "mlflow"},
     check_specs=[promotion_check("alpha_model")],
+    op_tags=LIGHTGBM_POD.op_tags(),
 )
 def alpha_model(
     context: dg.AssetExecutionContext,

@@ -15,6 +15,7 @@ from quant_assets.defs.research.training import (
     promotion_check,
     train_and_register,
 )
+from quant_assets.pod_resources import NEURAL_POD, RIDGE_POD
 from quant_assets.resources import MlflowResource
 from quant_engine.models import NeuralConfig, NeuralModel, RidgeConfig, RidgeModel
 
@@ -47,6 +48,7 @@ def _family_asset(name: str, family: str, build: Callable) -> dg.AssetsDefinitio
         kinds={"pytorch" if family != "ridge" else "numpy", "mlflow"},
         check_specs=[promotion_check(name)],
         description=f"Walk-forward {family} alpha model, registered and promoted like alpha_model.",
+        op_tags=(RIDGE_POD if family == "ridge" else NEURAL_POD).op_tags(),
     )
     def family_model(
         context: dg.AssetExecutionContext,

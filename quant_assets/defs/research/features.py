@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from quant_assets.metadata import frame_summary
 from quant_engine.features import (
     LABEL,
     FactorSetConfig,
@@ -35,5 +36,6 @@ def features(config: FeaturesConfig, raw_bars: pl.DataFrame) -> dg.Output[pl.Dat
             "n_features": len(feature_names(frame)),
             "label_horizon": config.label_horizon,
             "labelled_rows": frame[LABEL].is_not_null().sum(),
+            **frame_summary(frame),
         },
     )

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from quant_assets.metadata import figure_markdown, frame_summary, mlflow_run_link
 from quant_assets.resources import MlflowResource
 from quant_engine.evaluation.performance import TRADING_DAYS
 from quant_engine.evaluation.promotion import decide_promotion
@@ -125,6 +126,10 @@ def train_and_register(
             "folds": len(result.folds),
             "model_version": model_uri,
             "mlflow_run_id": run.info.run_id,
+            **mlflow_run_link(run.info.experiment_id, run.info.run_id),
+            **frame_summary(result.predictions),
+            "ic_over_time": figure_markdown(report.figures["ic_over_time.png"], "IC over time"),
+            "equity_and_drawdown": figure_markdown(report.figures["equity.png"], "equity"),
         },
     )
     champion = mlflow.champion()

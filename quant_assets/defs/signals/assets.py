@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from quant_assets.metadata import frame_summary, mlflow_run_link
 from quant_assets.resources import MlflowResource
 from quant_engine.features import feature_names
 from quant_engine.paths import QuantHome
@@ -46,7 +47,7 @@ def signals(
             "signal_file": dg.MetadataValue.path(str(parquet)),
             "signal_csv": dg.MetadataValue.path(str(csv)),
             "model_version": uri,
-            "first_date": str(scored["timestamp"].min()),
-            "last_date": str(scored["timestamp"].max()),
+            **frame_summary(scored),
+            **mlflow_run_link(mlflow.experiment_id(), champion.run_id),
         },
     )

@@ -1,0 +1,49 @@
+"""Seed the bar store with a source's history outside Dagster, for the demo and tests.
+
+A Dagster run over thousands of partitions writes several events per partition into the
+instance's storage (SQLite: one write each), which costs minutes for years of days. The demo
+therefore ingests all days but the last with the engine's own ``ingest`` (the same fetch,
+checks and per-day files as the raw_bars asset) and then runs the pipeline for the last day's
+partition only. Dagster-tracked backfills over any range (single run) still work from the UI.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from quant_assets.resources.market_data import MarketDataResource
+from quant_engine.data.ingest import IngestConfig, ingest
+from quant_engine.data.store import BarStore
+from quant_engine.paths import QuantHome
+
+
+def raw_bars_store(base_dir: str = "") -> BarStore:
+    """The raw_bars store the bar-store IO manager uses for ``base_dir`` (default QUANT_HOME)."""
+    return BarStore(Path(base_dir or QuantHome.resolve().assets) / "raw_bars.parquet")
+
+
+def seed_history(market_data: MarketDataResource, base_dir: str = "") -> date:
+    """Ingest every day the source has except the last into the store; return that last day.
+
+    Raises ``ValueError`` naming the failed checks when the history does not pass them.
+    """
+    first, last = market_data.available_days()
+    store = raw_bars_store(base_dir)
+    if last > first:
+        actions = market_data.actions()
+        result = ingest(
+            market_data.bar_source(),
+            store,
+            first,
+            last,
+            IngestConfig(calendar=market_data.calendar_name()),
+            market_data.universe(),
+            actions,
+        )
+        if actions is not None:
+            store.write_actions(actions)
+        failed = {f.check: f.count for f in result.findings if not f.passed}
+        if failed:
+            raise ValueError(f"history {first} to {last - timedelta(days=1)} fails: {failed}")
+    return last

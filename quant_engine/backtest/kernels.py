@@ -1,0 +1,59 @@
+"""Compiled inner loops of the vectorized backtest."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def sleeves_kernel(on, entry, exit_, start, rate):  # pragma: no cover - compiled
+    """All-in/all-out long sleeves with linear costs, one pass over (periods x names).
+
+    A period runs from one open (``entry``) to the next (``exit_``); a name without both
+    prices is marked flat for it. Returns per-period gross PnL, cost, traded notional and
+    equity, the trade matrix and the final sleeve values (see ``backtest.vectorized``).
+    """
+    n_periods, n_names = on.shape
+    gross = np.zeros(n_periods)
+    cost = np.zeros(n_periods)
+    traded = np.zeros(n_periods)
+    equity = np.zeros(n_periods)
+    trades = np.zeros((n_periods, n_names))
+    value = np.full(n_names, start)
+    was_on = np.zeros(n_names, dtype=np.bool_)
+    for p in range(n_periods):
+        for j in range(n_names):
+            v = value[j]
+            r = exit_[p, j] / entry[p, j] - 1.0
+            if not math.isfinite(r):
+                r = 0.0
+            if on[p, j]:
+                if was_on[j]:
+                    pnl = v * r
+                    c = 0.0
+                else:
+                    invested = v / (1.0 + rate)
+                    trades[p, j] = invested
+                    traded[p] += invested
+                    pnl = invested * r
+                    c = invested * rate
+            elif was_on[j]:
+                trades[p, j] = -v
+                traded[p] += v
+                pnl = 0.0
+                c = v * rate
+            else:
+                pnl = 0.0
+                c = 0.0
+            gross[p] += pnl
+            cost[p] += c
+            value[j] = v + pnl - c
+            was_on[j] = on[p, j]
+        total = 0.0
+        for j in range(n_names):
+            total += value[j]
+        equity[p] = total
+    return gross, cost, traded, equity, trades, value

@@ -1,0 +1,38 @@
+"""Order management: the journal, the planner, the executor and reconciliation."""
+
+from quant_engine.oms.alerts import Alerter, LogAlerter, RecordingAlerter, WebhookAlerter
+from quant_engine.oms.executor import ExecutorConfig, RebalanceExecutor, RebalanceReport, Targets
+from quant_engine.oms.ids import client_order_id
+from quant_engine.oms.journal import JournalEntry, OrderIntent, OrderJournal
+from quant_engine.oms.planner import (
+    Plan,
+    PlannedOrder,
+    PlannerConfig,
+    SymbolRules,
+    plan_rebalance,
+    targets_from_weights,
+)
+from quant_engine.oms.reconcile import Reconciliation, reconcile
+
+__all__ = [
+    "Alerter",
+    "ExecutorConfig",
+    "JournalEntry",
+    "LogAlerter",
+    "OrderIntent",
+    "OrderJournal",
+    "Plan",
+    "PlannedOrder",
+    "PlannerConfig",
+    "RebalanceExecutor",
+    "RebalanceReport",
+    "Reconciliation",
+    "RecordingAlerter",
+    "SymbolRules",
+    "Targets",
+    "WebhookAlerter",
+    "client_order_id",
+    "plan_rebalance",
+    "reconcile",
+    "targets_from_weights",
+]

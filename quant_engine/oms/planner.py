@@ -1,0 +1,202 @@
+"""From targets to orders: what to cancel, what to sell, then what to buy with the cash free.
+
+Quantities are ``Decimal``s rounded toward zero to each symbol's lot size (a position being
+closed is sold whole, odd lot included). Orders below a symbol's minimum notional are skipped
+with a reason. Buys are scaled down together, then re-rounded, when the cash free (less a
+buffer for costs) does not cover them all. Open orders in the wrong direction, or larger than
+what is still needed, are cancelled first; open orders that fit are counted as pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+from quant_engine.brokers.base import Order, Position, Side
+
+
+@dataclass(frozen=True)
+class SymbolRules:
+    """Trading rules of one symbol: the lot (step) size and the minimum order value."""
+
+    lot_size: Decimal = Decimal(1)
+    min_notional: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        if self.lot_size <= 0 or self.min_notional < 0:
+            raise ValueError(
+                f"lot size {self.lot_size} must be > 0, min notional {self.min_notional} >= 0"
+            )
+
+    def round_down(self, quantity: Decimal) -> Decimal:
+        """``quantity`` (>= 0) rounded down to a whole number of lots."""
+        lots = (quantity / self.lot_size).to_integral_value(rounding=ROUND_DOWN)
+        return lots * self.lot_size
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """How conservatively buys are sized."""
+
+    cash_buffer_pct: Decimal = Decimal("0.005")  # cash held back for costs and slippage
+    default_rules: SymbolRules = field(default_factory=SymbolRules)
+
+    def __post_init__(self) -> None:
+        if not Decimal(0) <= self.cash_buffer_pct < Decimal(1):
+            raise ValueError(f"cash_buffer_pct {self.cash_buffer_pct} must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal  # the decision price
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        return self.quantity if self.side == "buy" else -self.quantity
+
+
+@dataclass(frozen=True)
+class Plan:
+    cancels: list[Order]
+    sells: list[PlannedOrder]
+    buys: list[PlannedOrder]
+    notes: dict[str, str]  # symbol -> why it is not (fully) traded to its target
+
+    @property
+    def orders(self) -> list[PlannedOrder]:
+        """Sells first, then buys."""
+        return [*self.sells, *self.buys]
+
+
+def _signed(order: Order) -> Decimal:
+    return order.remaining if order.side == "buy" else -order.remaining
+
+
+def targets_from_weights(
+    weights: Mapping[str, float | Decimal],
+    prices: Mapping[str, Decimal],
+    equity: Decimal,
+    rules: Mapping[str, SymbolRules] | None = None,
+    default_rules: SymbolRules | None = None,
+) -> dict[str, Decimal]:
+    """Target quantities for ``weights`` of ``equity``, rounded toward zero to lots."""
+    rules = rules or {}
+    default = default_rules or SymbolRules()
+    targets: dict[str, Decimal] = {}
+    for symbol, weight in weights.items():
+        weight = Decimal(str(weight))
+        if weight == 0:
+            targets[symbol] = Decimal(0)
+            continue
+        price = prices.get(symbol)
+        if price is None or price <= 0:
+            raise ValueError(f"target weight {weight} for {symbol} needs a positive price")
+        quantity = rules.get(symbol, default).round_down(abs(weight) * equity / price)
+        targets[symbol] = quantity if weight > 0 else -quantity
+    return targets
+
+
+def plan_rebalance(
+    targets: Mapping[str, Decimal],
+    prices: Mapping[str, Decimal],
+    positions: Mapping[str, Position],
+    cash: Decimal,
+    open_orders: Iterable[Order] = (),
+    rules: Mapping[str, SymbolRules] | None = None,
+    config: PlannerConfig | None = None,
+    *,
+    count_sell_proceeds: bool = False,
+) -> Plan:
+    """Orders that bring ``positions`` to ``targets`` (signed quantities; absent means 0).
+
+    Symbols held but absent from ``targets`` are closed. ``count_sell_proceeds`` lets buys use
+    the sells' expected proceeds (for a preview); the executor sizes buys after sells filled.
+    """
+    cfg = config or PlannerConfig()
+    rules = rules or {}
+    by_symbol: dict[str, list[Order]] = {}
+    for order in open_orders:
+        if order.is_open:
+            by_symbol.setdefault(order.symbol, []).append(order)
+
+    cancels: list[Order] = []
+    sells: list[PlannedOrder] = []
+    wanted_buys: list[PlannedOrder] = []
+    notes: dict[str, str] = {}
+    reserved = Decimal(0)  # cash held by open buy orders that are kept
+    for symbol in sorted(set(targets) | set(positions) | set(by_symbol)):
+        current = positions[symbol].quantity if symbol in positions else Decimal(0)
+        target = targets.get(symbol, Decimal(0))
+        need = target - current
+        pending = Decimal(0)
+        for order in sorted(by_symbol.get(symbol, ()), key=lambda o: o.client_order_id):
+            signed = _signed(order)
+            fits = need != 0 and (signed > 0) == (need > 0) and abs(pending + signed) <= abs(need)
+            if fits:
+                pending += signed
+                if order.side == "buy":
+                    reserved += order.remaining * (order.limit_price or prices.get(symbol, 0))
+            else:
+                cancels.append(order)
+        delta = need - pending
+        if delta == 0:
+            continue
+        symbol_rules = rules.get(symbol, cfg.default_rules)
+        closing = target == 0 and pending == 0 and delta == -current
+        quantity = abs(delta) if closing else symbol_rules.round_down(abs(delta))
+        if quantity == 0:
+            continue  # within a lot of the target
+        price = prices.get(symbol)
+        if price is None or price <= 0:
+            notes[symbol] = f"no price to trade {delta} toward target {target}"
+            continue
+        side: Side = "buy" if delta > 0 else "sell"
+        planned = PlannedOrder(symbol, side, quantity, price)
+        if planned.notional < symbol_rules.min_notional:
+            notes[symbol] = (
+                f"{side} {quantity} is worth {planned.notional}, below the minimum notional "
+                f"{symbol_rules.min_notional}"
+            )
+            continue
+        (sells if side == "sell" else wanted_buys).append(planned)
+
+    free = cash - reserved
+    if count_sell_proceeds:
+        free += sum((o.notional for o in sells), Decimal(0))
+    free *= Decimal(1) - cfg.cash_buffer_pct
+    buys = _fit_to_cash(wanted_buys, free, rules, cfg.default_rules, notes)
+    return Plan(cancels=cancels, sells=sells, buys=buys, notes=notes)
+
+
+def _fit_to_cash(
+    buys: list[PlannedOrder],
+    free: Decimal,
+    rules: Mapping[str, SymbolRules],
+    default_rules: SymbolRules,
+    notes: dict[str, str],
+) -> list[PlannedOrder]:
+    """Scale all buys by one factor so that they cost at most ``free``; re-round to lots."""
+    total = sum((b.notional for b in buys), Decimal(0))
+    if total <= free:
+        return buys
+    factor = max(free, Decimal(0)) / total
+    fitted = []
+    for buy in buys:
+        symbol_rules = rules.get(buy.symbol, default_rules)
+        quantity = symbol_rules.round_down(buy.quantity * factor)
+        scaled = PlannedOrder(buy.symbol, buy.side, quantity, buy.price)
+        if quantity == 0 or scaled.notional < symbol_rules.min_notional:
+            notes[buy.symbol] = f"buy {buy.quantity} does not fit in the free cash {free:.2f}"
+            continue
+        if quantity < buy.quantity:
+            notes[buy.symbol] = f"buy cut from {buy.quantity} to {quantity} by free cash"
+        fitted.append(scaled)
+    return fitted

@@ -1,0 +1,393 @@
+"""Batch order book: the rules of ``book.OrderBook`` compiled with numba over flat arrays.
+
+The book is a price ladder ``[side, tick]`` of FIFO queues kept as doubly linked lists over an
+order table indexed by order id, so adding, cancelling and filling an order are O(1) and the
+best price moves by a short scan. ``ArrayOrderBook.process(ops)`` runs a whole structured array
+of operations (``OP_DTYPE``) in one compiled call and returns every fill and per-operation
+outcome; state carries over between calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from quant_engine.orderbook.book import OrderBookConfig
+from quant_engine.orderbook.types import (
+    INACTIVE_REASON,
+    DepthSnapshot,
+    Level,
+    Op,
+    OpKind,
+    OrderStatus,
+    Reason,
+    Side,
+    TimeInForce,
+)
+
+OP_DTYPE = np.dtype(
+    [
+        ("ts", np.int64),
+        ("kind", np.int8),
+        ("order_id", np.int64),
+        ("side", np.int8),
+        ("price", np.int64),
+        ("qty", np.int64),
+        ("tif", np.int8),
+        ("post_only", np.bool_),
+    ]
+)
+ORDER_DTYPE = np.dtype(
+    [
+        ("price", np.int64),
+        ("qty", np.int64),
+        ("next", np.int64),
+        ("prev", np.int64),
+        ("side", np.int8),
+        ("status", np.int8),
+        ("post_only", np.bool_),
+    ]
+)
+OUTCOME_DTYPE = np.dtype(
+    [
+        ("reason", np.int8),
+        ("submitted_qty", np.int64),
+        ("cancelled_qty", np.int64),
+        ("expired_qty", np.int64),
+    ]
+)
+FILL_DTYPE = np.dtype(
+    [
+        ("op_index", np.int64),
+        ("ts", np.int64),
+        ("taker_id", np.int64),
+        ("maker_id", np.int64),
+        ("taker_side", np.int8),
+        ("price", np.int64),
+        ("qty", np.int64),
+    ]
+)
+
+_LIMIT, _MARKET, _CANCEL, _MODIFY = (int(k) for k in OpKind)
+_UNKNOWN, _ACTIVE, _FILLED, _CANCELLED, _EXPIRED, _REJECTED = (int(s) for s in OrderStatus)
+# Reason code for an inactive order, indexed by its status (see types.INACTIVE_REASON).
+_INACTIVE_REASON = np.array([INACTIVE_REASON.get(s, Reason.NONE) for s in OrderStatus], np.int8)
+_POST_ONLY_WOULD_CROSS = int(Reason.POST_ONLY_WOULD_CROSS)
+_DUPLICATE_ORDER_ID = int(Reason.DUPLICATE_ORDER_ID)
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)
+_IOC = int(TimeInForce.IOC)
+
+
+def ops_array(ops: list[Op]) -> np.ndarray:
+    """Pack :class:`Op` rows into the structured array ``process`` takes."""
+    return np.array([tuple(op) for op in ops], dtype=OP_DTYPE)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Every fill (``FILL_DTYPE``, in order) and, per operation, its reason code and the
+    quantity it put up, cancelled, or let expire."""
+
+    fills: np.ndarray
+    reason: np.ndarray
+    submitted_qty: np.ndarray
+    cancelled_qty: np.ndarray
+    expired_qty: np.ndarray
+
+
+class ArrayOrderBook:
+    """The same book as :class:`OrderBook`, processed in batches by a compiled kernel."""
+
+    def __init__(self, config: OrderBookConfig | None = None, capacity: int = 1024) -> None:
+        self.config = config or OrderBookConfig()
+        n = self.config.n_ticks
+        self._head = np.full((2, n), -1, dtype=np.int64)
+        self._tail = np.full((2, n), -1, dtype=np.int64)
+        self._lvl_qty = np.zeros((2, n), dtype=np.int64)
+        self._lvl_n = np.zeros((2, n), dtype=np.int64)
+        self._best = np.array([-1, n], dtype=np.int64)
+        self._orders = _empty_orders(capacity)
+        self._side_count = np.zeros(2, dtype=np.int64)  # resting orders per side
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def best_bid(self) -> int | None:
+        return int(self._best[0]) if self._best[0] >= 0 else None
+
+    @property
+    def best_ask(self) -> int | None:
+        return int(self._best[1]) if self._best[1] < self.config.n_ticks else None
+
+    def status(self, order_id: int) -> OrderStatus:
+        if not 0 <= order_id < len(self._orders):
+            return OrderStatus.UNKNOWN
+        return OrderStatus(int(self._orders["status"][order_id]))
+
+    def resting_qty(self, order_id: int) -> int:
+        if self.status(order_id) is not OrderStatus.ACTIVE:
+            return 0
+        return int(self._orders["qty"][order_id])
+
+    def depth(self, n_levels: int = 10) -> DepthSnapshot:
+        sides = []
+        for side, step in ((Side.BUY, -1), (Side.SELL, 1)):
+            levels: list[Level] = []
+            price = int(self._best[side])
+            while 0 <= price < self.config.n_ticks and len(levels) < n_levels:
+                if self._lvl_n[side, price]:
+                    levels.append(
+                        Level(price, int(self._lvl_qty[side, price]), int(self._lvl_n[side, price]))
+                    )
+                price += step
+            sides.append(tuple(levels))
+        return DepthSnapshot(bids=sides[0], asks=sides[1])
+
+    def queue_position(self, order_id: int) -> int | None:
+        """Quantity resting ahead of this order at its price; ``None`` if it is not resting."""
+        if self.status(order_id) is not OrderStatus.ACTIVE:
+            return None
+        return int(_queue_ahead(order_id, self._orders))
+
+    # --------------------------------------------------------------- operations
+    def process(self, ops: np.ndarray) -> BatchResult:
+        """Apply a structured array of operations (``OP_DTYPE``) in order."""
+        if ops.dtype != OP_DTYPE:
+            raise ValueError(f"ops must have dtype OP_DTYPE, got {ops.dtype}")
+        n = len(ops)
+        row, problem = _first_invalid(ops, self.config.n_ticks)
+        if row >= 0:
+            raise ValueError(f"ops row {row}: {_PROBLEMS[problem]}: {ops[row]}")
+        top = int(ops["order_id"].max()) if n else -1
+        if top >= len(self._orders):
+            if top > 16 * (len(self._orders) + n) + 1_000_000:
+                raise ValueError(
+                    f"order id {top} is far beyond the {len(self._orders)} orders so far: the batch"
+                    " book indexes its order table by id, so ids must be dense (0, 1, 2, ...)"
+                )
+            self._grow(top + 1)
+        fills = np.empty(2 * n + int(self._side_count.sum()) + 1, dtype=FILL_DTYPE)
+        outcome = np.zeros(n, dtype=OUTCOME_DTYPE)
+        n_fills = _process(
+            ops,
+            self._head,
+            self._tail,
+            self._lvl_qty,
+            self._lvl_n,
+            self._best,
+            self._orders,
+            fills,
+            outcome,
+            self._side_count,
+        )
+        return BatchResult(
+            fills[:n_fills].copy(),
+            outcome["reason"],
+            outcome["submitted_qty"],
+            outcome["cancelled_qty"],
+            outcome["expired_qty"],
+        )
+
+    def _grow(self, capacity: int) -> None:
+        grown = _empty_orders(max(capacity, 2 * len(self._orders)))
+        grown[: len(self._orders)] = self._orders
+        self._orders = grown
+
+
+def _empty_orders(capacity: int) -> np.ndarray:
+    orders = np.zeros(capacity, dtype=ORDER_DTYPE)
+    orders["next"] = -1
+    orders["prev"] = -1
+    return orders
+
+
+_PROBLEMS = (
+    "kind not in 0..3",
+    "negative order_id",
+    "side not 0 (buy) or 1 (sell)",
+    "tif not 0 (GTC) or 1 (IOC)",
+    "quantity not positive",
+    "price outside the book's ticks",
+)
+
+
+@numba.njit(cache=True)
+def _first_invalid(ops, n_ticks):  # pragma: no cover - compiled
+    """(row, problem index into ``_PROBLEMS``) of the first invalid operation, or (-1, -1)."""
+    for i in range(ops.shape[0]):
+        op = ops[i]
+        if op.kind < 0 or op.kind > 3:
+            return i, 0
+        if op.order_id < 0:
+            return i, 1
+        if op.side < 0 or op.side > 1:
+            return i, 2
+        if op.tif < 0 or op.tif > 1:
+            return i, 3
+        if op.kind != _CANCEL and op.qty <= 0:
+            return i, 4
+        if (op.kind == _LIMIT or op.kind == _MODIFY) and (op.price < 0 or op.price >= n_ticks):
+            return i, 5
+    return -1, -1
+
+
+@numba.njit(cache=True)
+def _queue_ahead(order_id, orders):  # pragma: no cover - compiled
+    ahead = 0
+    o = orders[order_id].prev
+    while o != -1:
+        ahead += orders[o].qty
+        o = orders[o].prev
+    return ahead
+
+
+@numba.njit(cache=True, inline="always")
+def _rescan(side, price, lvl_n, side_count):  # pragma: no cover - compiled
+    """Next non-empty price from ``price`` away from the spread (or past the ladder's end)."""
+    n_ticks = lvl_n.shape[1]
+    if side_count[side] == 0:
+        return -1 if side == _BUY else n_ticks
+    if side == _BUY:
+        while price >= 0 and lvl_n[0, price] == 0:
+            price -= 1
+    else:
+        while price < n_ticks and lvl_n[1, price] == 0:
+            price += 1
+    return price
+
+
+@numba.njit(cache=True, inline="always")
+def _crosses(side, price, best):  # pragma: no cover - compiled
+    if side == _BUY:
+        return price >= best[_SELL]
+    return price <= best[_BUY]
+
+
+@numba.njit(cache=True)
+def _process(  # pragma: no cover - compiled
+    ops, head, tail, lvl_qty, lvl_n, best, orders, fills, outcome, side_count
+):
+    """Apply ``ops`` in order; returns the number of fills written."""
+    n_ticks = head.shape[1]
+    nf = 0
+    for i in range(ops.shape[0]):
+        op = ops[i]
+        k = op.kind
+        o = op.order_id
+        order = orders[o]
+        st = order.status
+        if k in (_CANCEL, _MODIFY):
+            if st != _ACTIVE:
+                outcome[i].reason = _INACTIVE_REASON[st]
+                continue
+            s = order.side
+            p = order.price
+            if k == _MODIFY:
+                if op.price == p and op.qty <= order.qty:  # reduce in place
+                    outcome[i].cancelled_qty = order.qty - op.qty
+                    lvl_qty[s, p] -= order.qty - op.qty
+                    order.qty = op.qty
+                    continue
+                if order.post_only and _crosses(s, op.price, best):
+                    outcome[i].reason = _POST_ONLY_WOULD_CROSS
+                    continue
+            # unlink from its queue
+            nx = order.next
+            pv = order.prev
+            if pv == -1:
+                head[s, p] = nx
+            else:
+                orders[pv].next = nx
+            if nx == -1:
+                tail[s, p] = pv
+            else:
+                orders[nx].prev = pv
+            order.next = -1
+            order.prev = -1
+            lvl_qty[s, p] -= order.qty
+            lvl_n[s, p] -= 1
+            side_count[s] -= 1
+            if lvl_n[s, p] == 0 and p == best[s]:
+                best[s] = _rescan(s, p, lvl_n, side_count)
+            outcome[i].cancelled_qty = order.qty
+            order.status = _CANCELLED
+            if k == _CANCEL:
+                continue
+        else:  # new limit / market order
+            if st != _UNKNOWN:
+                outcome[i].reason = _DUPLICATE_ORDER_ID
+                continue
+            s = op.side
+            if k == _LIMIT and op.post_only and _crosses(s, op.price, best):
+                order.status = _REJECTED
+                outcome[i].reason = _POST_ONLY_WOULD_CROSS
+                continue
+            order.side = s
+            order.post_only = k == _LIMIT and op.post_only
+        # match the incoming (or replaced) order as a taker
+        limit = (n_ticks if s == _BUY else -1) if k == _MARKET else op.price
+        rem = op.qty
+        outcome[i].submitted_qty = rem
+        ms = 1 - s
+        while rem > 0:
+            bp = best[ms]
+            if ms == _SELL:
+                if bp >= n_ticks or bp > limit:
+                    break
+            elif bp < 0 or bp < limit:
+                break
+            m = head[ms, bp]
+            while rem > 0 and m != -1:
+                maker = orders[m]
+                take = rem if rem < maker.qty else maker.qty
+                fill = fills[nf]
+                fill.op_index = i
+                fill.ts = op.ts
+                fill.taker_id = o
+                fill.maker_id = m
+                fill.taker_side = s
+                fill.price = bp
+                fill.qty = take
+                nf += 1
+                maker.qty -= take
+                lvl_qty[ms, bp] -= take
+                rem -= take
+                if maker.qty == 0:
+                    maker.status = _FILLED
+                    nx = maker.next
+                    maker.next = -1
+                    head[ms, bp] = nx
+                    if nx == -1:
+                        tail[ms, bp] = -1
+                    else:
+                        orders[nx].prev = -1
+                    lvl_n[ms, bp] -= 1
+                    side_count[ms] -= 1
+                    m = nx
+            if lvl_n[ms, bp] == 0:
+                best[ms] = _rescan(ms, bp, lvl_n, side_count)
+        order.qty = rem
+        if rem == 0:
+            order.status = _FILLED
+        elif k == _MARKET or (k == _LIMIT and op.tif == _IOC):
+            order.status = _EXPIRED
+            outcome[i].expired_qty = rem
+        else:  # rest at the back of its price's queue
+            p = limit
+            order.price = p
+            order.status = _ACTIVE
+            t = tail[s, p]
+            order.prev = t
+            order.next = -1
+            if t == -1:
+                head[s, p] = o
+            else:
+                orders[t].next = o
+            tail[s, p] = o
+            lvl_qty[s, p] += rem
+            lvl_n[s, p] += 1
+            side_count[s] += 1
+            if (s == _BUY and p > best[_BUY]) or (s == _SELL and p < best[_SELL]):
+                best[s] = p
+    return nf

@@ -1,0 +1,23 @@
+"""Portfolio construction: the one decision core every backtest and the live rebalance share."""
+
+from quant_engine.portfolio.config import Allocation, ConstructionConfig, Mode
+from quant_engine.portfolio.construction import target_weights
+from quant_engine.portfolio.decision import BookState, DecisionCore, Plan, cycle_state
+from quant_engine.portfolio.rebalance import WeightRebalance, rebalance_weights, sells_first
+from quant_engine.portfolio.state import CycleState, PlannedTrade
+
+__all__ = [
+    "Allocation",
+    "BookState",
+    "ConstructionConfig",
+    "CycleState",
+    "DecisionCore",
+    "Mode",
+    "Plan",
+    "PlannedTrade",
+    "WeightRebalance",
+    "cycle_state",
+    "rebalance_weights",
+    "sells_first",
+    "target_weights",
+]

@@ -1,0 +1,54 @@
+"""The portfolio-construction rules shared by backtests, the simulator and the live rebalance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["long_only", "long_short"]
+Allocation = Literal["cross_sectional", "per_symbol"]
+
+
+@dataclass(frozen=True)
+class ConstructionConfig:
+    """How scores become target weights and target weights become trades.
+
+    ``cross_sectional``: rank the names each cycle, hold the top ``top_k`` (and, long/short, the
+    bottom ``top_k`` short) equally weighted, rebalanced to target every cycle.
+    ``per_symbol``: every name owns an equal sleeve of capital and is all in (score above
+    ``threshold``), all out, or (long/short) all short; a sleeve trades only when its side
+    changes, like one cash account per column.
+    """
+
+    mode: Mode = "long_short"
+    allocation: Allocation = "cross_sectional"
+    top_k: int = 10
+    threshold: float | None = None  # scores at or below it (long side) are not selected
+    max_weight: float = 1.0  # cap on |weight| per name; the excess stays in cash
+    max_volume_share: float | None = None  # size risk: |position| <= share x dollar ADV
+    min_trade_value: float = 0.0  # skip trades smaller than this notional (currency)
+    dust_weight: float = 0.0  # close positions whose target |weight| is below this
+    reserve_costs: bool | None = None  # size entries so linear costs come out of the target
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("long_only", "long_short"):
+            raise ValueError(f"unknown mode {self.mode!r}: use long_only or long_short")
+        if self.allocation not in ("cross_sectional", "per_symbol"):
+            raise ValueError(
+                f"unknown allocation {self.allocation!r}: use cross_sectional or per_symbol"
+            )
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if not 0 < self.max_weight <= 1:
+            raise ValueError(f"max_weight must be in (0, 1], got {self.max_weight}")
+        if self.max_volume_share is not None and self.max_volume_share <= 0:
+            raise ValueError(f"max_volume_share must be positive, got {self.max_volume_share}")
+        if self.min_trade_value < 0 or self.dust_weight < 0:
+            raise ValueError("min_trade_value and dust_weight must be non-negative")
+
+    @property
+    def sizes_with_costs(self) -> bool:
+        """Whether entries reserve their linear costs (default: per-symbol sleeves do)."""
+        if self.reserve_costs is None:
+            return self.allocation == "per_symbol"
+        return self.reserve_costs

@@ -1,0 +1,387 @@
+"""The risk gate: a Broker that checks every order against limits before passing it on.
+
+It keeps a snapshot of positions, open orders and prices (refreshed whenever positions, open
+orders or the account are read through it, and moved forward by each order it lets through), so
+a check costs a few dictionary look-ups. Reading the account marks the book to market: a daily
+loss or drawdown beyond its limit trips the kill switch, which is persisted and, like REDUCE-only
+mode, lets through only orders that reduce an existing position. In shadow mode orders fill in a
+persisted virtual book and nothing reaches the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from quant_engine.brokers.base import (
+    Account,
+    Broker,
+    BrokerError,
+    DuplicateClientOrderId,
+    MarketClock,
+    Order,
+    OrderRequest,
+    OutcomeUnknown,
+    Position,
+)
+from quant_engine.brokers.quotes import Quote
+from quant_engine.risk import errors
+from quant_engine.risk.config import RiskConfig
+from quant_engine.risk.errors import RiskRejected
+from quant_engine.risk.shadow import VirtualBook
+from quant_engine.risk.state import RiskState
+
+log = logging.getLogger(__name__)
+_ZERO = Decimal(0)
+
+
+class RiskGate:
+    """Wraps ``broker`` with the limits of ``config`` (implements ``Broker``)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        config: RiskConfig,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.broker = broker
+        self.config = config
+        self.name = f"shadow:{broker.name}" if config.shadow_mode else broker.name
+        self._now = now
+        self._zone = ZoneInfo(config.timezone)
+        self.state = RiskState.load(config.state_path)
+        self._book: VirtualBook | None = None
+        if config.shadow_mode and self.state.shadow is not None:
+            self._book = VirtualBook.from_dict(self.state.shadow)
+        self._quotes: dict[str, Quote] = {}
+        self._held: dict[str, Decimal] | None = None  # signed positions
+        self._marks: dict[str, Decimal] = {}  # price per symbol for exposure
+        self._pending: dict[str, Decimal] = {}  # signed remaining of open orders
+        self._effective: dict[str, Decimal] = {}  # held + pending
+        self._gross = _ZERO
+        self._n_positions = 0  # symbols with a non-zero effective position
+        self._sent: deque[datetime] = deque()
+        self._recent: dict[tuple[str, str, Decimal], tuple[datetime, str]] = {}
+
+    # --- kill switch ------------------------------------------------------------------------
+    @property
+    def kill_switch(self) -> bool:
+        return self.state.kill_switch
+
+    def trip_kill_switch(self, reason: str) -> None:
+        """Trip the kill switch (persisted): from now on only reducing orders pass."""
+        if self.state.kill_switch:
+            return
+        stamp = self._now().isoformat()
+        self.state.kill_switch = True
+        self.state.kill_reason = reason
+        self.state.tripped_at = stamp
+        self.state.events.append(f"{stamp} tripped: {reason}")
+        self._save()
+        log.error("kill switch tripped: %s", reason)
+
+    def reset_kill_switch(self, reason: str) -> None:
+        """Reset the kill switch by hand (``reason`` is kept in the state's events)."""
+        stamp = self._now().isoformat()
+        self.state.kill_switch = False
+        self.state.kill_reason = ""
+        self.state.tripped_at = None
+        self.state.events.append(f"{stamp} reset: {reason}")
+        self._save()
+        log.warning("kill switch reset: %s", reason)
+
+    # --- prices -----------------------------------------------------------------------------
+    def update_quotes(self, quotes: Mapping[str, Quote]) -> None:
+        """Last prices (and their times) for the fat-finger, staleness and value checks."""
+        self._quotes.update(quotes)
+        for symbol, quote in quotes.items():
+            self._set_mark(symbol, quote.price)
+
+    # --- the Broker protocol ----------------------------------------------------------------
+    def account(self) -> Account:
+        """The account (virtual in shadow mode); marks the book to market for the loss limits."""
+        if self.config.shadow_mode:
+            account = self._shadow_book().account(self._prices())
+        else:
+            account = self.broker.account()
+        self._mark_to_market(account.equity)
+        return account
+
+    def positions(self) -> dict[str, Position]:
+        if self.config.shadow_mode:
+            positions = self._shadow_book().position_map(self._prices())
+        else:
+            positions = self.broker.positions()
+        self._held = {s: p.quantity for s, p in positions.items()}
+        for symbol, position in positions.items():
+            if symbol not in self._quotes:
+                mark = position.market_price or position.average_price
+                self._marks[symbol] = mark
+        self._recompute()
+        return positions
+
+    def open_orders(self) -> list[Order]:
+        orders = [] if self.config.shadow_mode else self.broker.open_orders()
+        pending: dict[str, Decimal] = {}
+        for order in orders:
+            signed = order.remaining if order.side == "buy" else -order.remaining
+            pending[order.symbol] = pending.get(order.symbol, _ZERO) + signed
+        self._pending = pending
+        self._recompute()
+        return orders
+
+    def order_by_client_id(self, client_order_id: str) -> Order | None:
+        if self.config.shadow_mode:
+            return self._shadow_book().orders.get(client_order_id)
+        return self.broker.order_by_client_id(client_order_id)
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Check ``request`` (raising :class:`RiskRejected` with a reason), then send it."""
+        if self._held is None:
+            self.refresh()
+        self.check(request)
+        now = self._now()
+        self._sent.append(now)
+        self._recent[(request.symbol, request.side, request.quantity)] = (
+            now,
+            request.client_order_id,
+        )
+        signed = request.quantity if request.side == "buy" else -request.quantity
+        if self.config.shadow_mode:
+            book = self._shadow_book()
+            if request.client_order_id in book.orders:
+                raise DuplicateClientOrderId(
+                    f"client order id {request.client_order_id} exists in the shadow book"
+                )
+            price = self._price(request.symbol)
+            if price is None:
+                raise RiskRejected(errors.NO_PRICE, f"no price to fill {request.symbol} in shadow")
+            order = book.fill(request, price, now)
+            self.state.shadow = book.to_dict()
+            self._save()
+        else:
+            try:
+                order = self.broker.submit(request)
+            except OutcomeUnknown:
+                self._add_exposure(request.symbol, signed)  # it may have been placed
+                raise
+            if order.status in ("rejected", "cancelled", "expired"):
+                signed = order.filled_quantity if request.side == "buy" else -order.filled_quantity
+        self._add_exposure(request.symbol, signed)
+        return order
+
+    def cancel(self, broker_order_id: str) -> None:
+        """Cancelling only reduces risk: always passed on (nothing is open in shadow mode)."""
+        if self.config.shadow_mode:
+            raise BrokerError(f"no open shadow order {broker_order_id}: shadow orders fill at once")
+        self.broker.cancel(broker_order_id)
+
+    def clock(self) -> MarketClock:
+        return self.broker.clock()
+
+    # --- checks -----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read positions, open orders and the account through the gate (marks to market)."""
+        self.positions()
+        self.open_orders()
+        self.account()
+
+    def check(self, request: OrderRequest) -> None:
+        """Raise :class:`RiskRejected` where ``request`` breaks a limit; change nothing."""
+        cfg = self.config
+        symbol, side, quantity = request.symbol, request.side, request.quantity
+        effective = self._effective.get(symbol, _ZERO)
+        held = (self._held or {}).get(symbol, _ZERO)
+        # What can be reduced: the position held, less what open orders already reduce (an open
+        # order that adds to it does not make a larger sale "reducing").
+        reducible = min(abs(held), abs(effective)) if held * effective > 0 else _ZERO
+        reducing = held != 0 and (side == "sell") == (held > 0) and quantity <= reducible
+        if self.state.kill_switch and not reducing:
+            raise RiskRejected(
+                errors.KILL_SWITCH,
+                f"kill switch tripped ({self.state.kill_reason}); {side} {quantity} {symbol} "
+                f"does not reduce the position {effective}",
+            )
+        if cfg.reduce_only and not reducing:
+            raise RiskRejected(
+                errors.REDUCE_ONLY,
+                f"REDUCE-only mode: {side} {quantity} {symbol} does not reduce the position "
+                f"{effective}",
+            )
+        now = self._now()
+        if cfg.max_orders_per_minute is not None:
+            while self._sent and (now - self._sent[0]).total_seconds() >= 60:
+                self._sent.popleft()
+            if len(self._sent) >= cfg.max_orders_per_minute:
+                raise RiskRejected(
+                    errors.RATE_LIMIT,
+                    f"{len(self._sent)} orders in the last minute, limit "
+                    f"{cfg.max_orders_per_minute}",
+                )
+        seen = self._recent.get((symbol, side, quantity))
+        if (
+            seen is not None
+            and seen[1] != request.client_order_id
+            and (now - seen[0]).total_seconds() < cfg.dedup_window_seconds
+        ):
+            raise RiskRejected(
+                errors.DUPLICATE_ORDER,
+                f"{side} {quantity} {symbol} repeats order {seen[1]} within "
+                f"{cfg.dedup_window_seconds}s",
+            )
+        quote = self._quotes.get(symbol)
+        if (
+            cfg.max_price_deviation_pct is not None
+            and request.limit_price is not None
+            and quote is not None
+        ):
+            deviation = abs(request.limit_price - quote.price) / quote.price
+            if deviation > cfg.max_price_deviation_pct:
+                raise RiskRejected(
+                    errors.PRICE_DEVIATION,
+                    f"limit {request.limit_price} for {symbol} is {deviation:.2%} from the last "
+                    f"price {quote.price} (limit {cfg.max_price_deviation_pct})",
+                )
+        if reducing:
+            return
+        self._check_symbol_lists(symbol)
+        if cfg.max_price_age_seconds is not None:
+            if quote is None:
+                raise RiskRejected(errors.STALE_PRICE, f"no quote for {symbol}")
+            age = (now - quote.as_of).total_seconds()
+            if age > cfg.max_price_age_seconds:
+                raise RiskRejected(
+                    errors.STALE_PRICE,
+                    f"last price of {symbol} is {age:.0f}s old "
+                    f"(limit {cfg.max_price_age_seconds}s)",
+                )
+        if cfg.max_order_quantity is not None and quantity > cfg.max_order_quantity:
+            raise RiskRejected(
+                errors.MAX_ORDER_QUANTITY,
+                f"{side} {quantity} {symbol} exceeds the order quantity limit "
+                f"{cfg.max_order_quantity}",
+            )
+        self._check_values(request, effective)
+
+    def _check_symbol_lists(self, symbol: str) -> None:
+        if symbol in self.config.blocked_symbols:
+            raise RiskRejected(errors.BLOCKED_SYMBOL, f"{symbol} is on the block list")
+        allowed = self.config.allowed_symbols
+        if allowed is not None and symbol not in allowed:
+            raise RiskRejected(errors.NOT_ALLOWED, f"{symbol} is not on the allow list")
+
+    def _check_values(self, request: OrderRequest, effective: Decimal) -> None:
+        cfg = self.config
+        symbol = request.symbol
+        needs_price = any(
+            limit is not None
+            for limit in (cfg.max_order_value, cfg.max_position_value, cfg.max_gross_exposure)
+        )
+        price = request.limit_price or self._price(symbol)
+        if price is None:
+            if needs_price:
+                raise RiskRejected(errors.NO_PRICE, f"no price to value an order in {symbol}")
+            price = _ZERO
+        value = request.quantity * price
+        if cfg.max_order_value is not None and value > cfg.max_order_value:
+            raise RiskRejected(
+                errors.MAX_ORDER_VALUE,
+                f"{request.side} {request.quantity} {symbol} is worth {value:.2f}, over the "
+                f"order value limit {cfg.max_order_value}",
+            )
+        signed = request.quantity if request.side == "buy" else -request.quantity
+        after = effective + signed
+        mark = self._marks.get(symbol, price)
+        if cfg.max_position_value is not None and abs(after) * mark > cfg.max_position_value:
+            raise RiskRejected(
+                errors.MAX_POSITION_VALUE,
+                f"{symbol} would be worth {abs(after) * mark:.2f}, over the position limit "
+                f"{cfg.max_position_value}",
+            )
+        gross = self._gross - abs(effective) * mark + abs(after) * mark
+        if cfg.max_gross_exposure is not None and gross > cfg.max_gross_exposure:
+            raise RiskRejected(
+                errors.MAX_GROSS_EXPOSURE,
+                f"gross exposure would be {gross:.2f}, over the limit {cfg.max_gross_exposure}",
+            )
+        if cfg.max_positions is not None and effective == 0:
+            count = self._n_positions
+            if count + 1 > cfg.max_positions:
+                raise RiskRejected(
+                    errors.MAX_POSITIONS,
+                    f"opening {symbol} would make {count + 1} positions, limit {cfg.max_positions}",
+                )
+
+    # --- internals --------------------------------------------------------------------------
+    def _mark_to_market(self, equity: Decimal) -> None:
+        day = self._now().astimezone(self._zone).date().isoformat()
+        state, cfg = self.state, self.config
+        changed = False
+        if state.trading_day != day:
+            state.trading_day = day
+            state.day_start_equity = str(equity)
+            changed = True
+        if state.high_water_mark is None or equity > Decimal(state.high_water_mark):
+            state.high_water_mark = str(equity)
+            changed = True
+        if changed:
+            self._save()
+        loss = Decimal(state.day_start_equity or equity) - equity
+        if cfg.max_daily_loss is not None and loss > cfg.max_daily_loss:
+            self.trip_kill_switch(
+                f"daily loss {loss:.2f} on {day} exceeds the limit {cfg.max_daily_loss}"
+            )
+        peak = Decimal(state.high_water_mark)
+        if cfg.max_drawdown_pct is not None and peak > 0:
+            drawdown = (peak - equity) / peak
+            if drawdown > cfg.max_drawdown_pct:
+                self.trip_kill_switch(
+                    f"drawdown {drawdown:.2%} from {peak:.2f} exceeds the limit "
+                    f"{cfg.max_drawdown_pct}"
+                )
+
+    def _shadow_book(self) -> VirtualBook:
+        if self._book is None:
+            if self.config.shadow_initial_cash is not None:
+                self._book = VirtualBook(cash=self.config.shadow_initial_cash)
+            else:
+                self._book = VirtualBook.copy_of(self.broker.account(), self.broker.positions())
+            self.state.shadow = self._book.to_dict()
+            self._save()
+        return self._book
+
+    def _prices(self) -> dict[str, Decimal]:
+        return {s: q.price for s, q in self._quotes.items()}
+
+    def _price(self, symbol: str) -> Decimal | None:
+        quote = self._quotes.get(symbol)
+        return quote.price if quote is not None else self._marks.get(symbol)
+
+    def _set_mark(self, symbol: str, price: Decimal) -> None:
+        quantity = self._effective.get(symbol, _ZERO)
+        old = self._marks.get(symbol, _ZERO)
+        self._gross += abs(quantity) * (price - old)
+        self._marks[symbol] = price
+
+    def _recompute(self) -> None:
+        held = self._held or {}
+        symbols = set(held) | set(self._pending)
+        self._effective = {s: held.get(s, _ZERO) + self._pending.get(s, _ZERO) for s in symbols}
+        self._gross = sum(
+            (abs(q) * self._marks.get(s, _ZERO) for s, q in self._effective.items()), _ZERO
+        )
+        self._n_positions = sum(1 for q in self._effective.values() if q != 0)
+
+    def _add_exposure(self, symbol: str, signed: Decimal) -> None:
+        before = self._effective.get(symbol, _ZERO)
+        after = before + signed
+        self._effective[symbol] = after
+        self._n_positions += (after != 0) - (before != 0)
+        self._gross += (abs(after) - abs(before)) * self._marks.get(symbol, _ZERO)
+
+    def _save(self) -> None:
+        self.state.save(self.config.state_path)

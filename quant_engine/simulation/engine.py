@@ -1,0 +1,415 @@
+"""The event-driven simulator: snapshots in time order, strategy callbacks, fills, limits.
+
+Per timestamp: fill the orders decided at the previous close at this bar's open (or, with
+``fill_at="same_close"``, at the close they were decided on), mark the book at the close,
+enforce the drawdown stop, then hand the bar to the strategy, whose signal the decision core
+turns into target weights for the next fill. All symbols of a timestamp travel in one snapshot
+and are processed with numpy, which is what makes a million bar events a second possible.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import polars as pl
+
+from quant_engine.backtest.costs import CostModel
+from quant_engine.evaluation.performance import drawdown, performance_metrics
+from quant_engine.portfolio import ConstructionConfig, CycleState, DecisionCore, cycle_state
+from quant_engine.simulation.artifacts import RunArtifacts, write_parquet
+from quant_engine.simulation.book import Book, Fills
+from quant_engine.simulation.capital import FullCapital, VolatilityScaled
+from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
+from quant_engine.simulation.limits import RiskLimits
+from quant_engine.simulation.risk import RollingRisk
+from quant_engine.simulation.strategies import Strategy
+
+ProgressCallback = Callable[[int, int | None, dict[str, float]], None]
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything a simulation run depends on besides its data and strategy."""
+
+    capital: float = 1_000_000.0
+    fill_at: Literal["next_open", "same_close"] = "next_open"
+    costs: CostModel = field(default_factory=CostModel)
+    portfolio: ConstructionConfig = field(default_factory=ConstructionConfig)
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    capital_policy: FullCapital | VolatilityScaled = field(default_factory=FullCapital)
+    risk_window: int = 20
+    seed: int = 0
+    progress_interval: int = 500
+    record_cycles: bool = False  # keep each rebalance's CycleState (cycles.jsonl in artifacts)
+
+    def __post_init__(self) -> None:
+        if self.fill_at not in ("next_open", "same_close"):
+            raise ValueError(f"unknown fill_at {self.fill_at!r}: use next_open or same_close")
+        if self.capital <= 0 or self.risk_window < 2 or self.progress_interval < 1:
+            raise ValueError("capital, risk_window (>= 2) and progress_interval must be positive")
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Per-bar and per-fill tables, metrics, and where the artifacts went."""
+
+    bars: pl.DataFrame
+    trades: pl.DataFrame
+    metrics: dict[str, float]
+    final_equity: float
+    status: str  # completed, cancelled or halted (drawdown stop)
+    artifacts: Path | None
+    cycles: list[CycleState]
+    wall_seconds: float
+    active_from: int | None  # first bar that filled a decision with a tradable signal
+
+    def daily(self) -> pl.DataFrame:
+        """Per-period rows in the vectorized backtest's layout (trade date, returns, equity).
+
+        Row ``i`` is the period from the fill at bar ``i`` to the next bar's fill point.
+        """
+        start = self.active_from if self.active_from is not None else self.bars.height
+        marks = self.bars[self.bars.columns[1]].to_numpy()[start:]
+        net = marks[1:] / marks[:-1] - 1.0
+        cost = self.bars["cost"].to_numpy()[start:-1]
+        equity = marks[1:]
+        return pl.DataFrame(
+            {
+                "timestamp": self.bars["timestamp"][start:-1],
+                "gross_return": net + cost,
+                "cost": cost,
+                "net_return": net,
+                "turnover": self.bars["turnover"].to_numpy()[start:-1],
+                "equity": equity,
+                "drawdown": drawdown(np.concatenate([marks[:1], equity]))[1:],
+            }
+        )
+
+    def export_parquet(self, directory: str | Path) -> tuple[Path, Path]:
+        """Write ``bars.parquet`` and ``trades.parquet`` into ``directory``."""
+        directory = Path(directory)
+        return (
+            write_parquet(self.bars, directory / "bars.parquet"),
+            write_parquet(self.trades, directory / "trades.parquet"),
+        )
+
+
+@dataclass
+class _Pending:
+    weights: np.ndarray
+    sigma: np.ndarray
+    adv: np.ndarray
+    scores: np.ndarray
+    eligible: np.ndarray
+    decided_at: Any
+
+
+class Simulator:
+    """Runs one strategy over one stream of snapshots under a :class:`SimulationConfig`."""
+
+    def __init__(
+        self,
+        config: SimulationConfig,
+        strategy: Strategy,
+        *,
+        artifacts_root: str | Path | None = None,
+        name: str = "run",
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.config = config
+        self.strategy = strategy
+        self.core = DecisionCore(config.portfolio)
+        self.artifacts_root = artifacts_root
+        self.name = name
+        self.progress = progress
+        self.cancel = cancel
+
+    def run(
+        self, events: BarPanel | Iterable[BarSnapshot], symbols: list[str] | None = None
+    ) -> SimulationResult:
+        """Simulate ``events`` (a panel, or snapshots with their ``symbols``)."""
+        if isinstance(events, BarPanel):
+            symbols, total, stream = events.symbols, len(events), events.snapshots()
+        else:
+            if symbols is None:
+                raise ValueError("a snapshot stream needs its symbols")
+            total, stream = None, iter(events)
+        artifacts = (
+            RunArtifacts(self.artifacts_root, self.config, self.config.seed, self.name)
+            if self.artifacts_root is not None
+            else None
+        )
+        try:
+            return self._run(list(symbols), total, stream, artifacts)
+        except BaseException as error:
+            if artifacts is not None:
+                artifacts.abort(error)
+            raise
+
+    def _run(
+        self,
+        symbols: list[str],
+        total: int | None,
+        stream: Iterable[BarSnapshot],
+        artifacts: RunArtifacts | None,
+    ) -> SimulationResult:
+        cfg, core, strategy = self.config, self.core, self.strategy
+        started = time.perf_counter()
+        n = len(symbols)
+        names = np.array(symbols)
+        names_json = [json.dumps(s) for s in symbols]
+        book = Book(n, cfg.capital)
+        limits, policy, costs = cfg.limits, cfg.capital_policy, cfg.costs
+        rules = cfg.portfolio
+        needs_risk = costs.impact_coef > 0 or rules.max_volume_share is not None
+        risk = RollingRisk(cfg.risk_window, n) if needs_risk or policy.needs_risk else None
+        nan = np.full(n, np.nan)
+        cost_rate = costs.linear_rate
+        same_close = cfg.fill_at == "same_close"
+        per_symbol = rules.allocation == "per_symbol"
+        per_symbol_skip = per_symbol and rules.max_volume_share is None
+        strategy.start(symbols)
+
+        mark = np.zeros(n)  # last known price per name (0 before its first bar)
+        columns: dict[str, list] = {
+            k: []
+            for k in (
+                "timestamp",
+                "equity_open",
+                "equity_close",
+                "cash",
+                "gross_exposure",
+                "turnover",
+                "cost",
+                "n_positions",
+            )
+        }
+        fills_log: list[tuple[int, Fills, np.ndarray]] = []
+        cycles: list[CycleState] = []
+        pending: _Pending | None = None
+        previous_ts = None
+        peak = cfg.capital
+        halted = cancelled = False
+        active_from: int | None = None
+        cum_realized = 0.0
+        i = -1
+
+        def execute(
+            p: _Pending, prices: np.ndarray, bar_index: int, ts: Any
+        ) -> tuple[float, float]:
+            nonlocal cum_realized, active_from
+            if active_from is None and p.eligible.any():
+                active_from = bar_index
+            finite = np.isfinite(prices)
+            marks = prices if finite.all() else np.where(finite, prices, mark)
+            if per_symbol_skip and np.array_equal(np.sign(p.weights), np.sign(book.shares)):
+                return 0.0, 0.0
+            plan = core.plan(
+                p.weights,
+                book.state(marks, per_symbol),
+                prices,
+                p.adv if needs_risk else None,
+                cost_rate,
+                marks,
+            )
+            order = plan.order
+            if not len(order):
+                return 0.0, 0.0
+            equity = book.equity(marks)
+            quantity = plan.trades[order]
+            price = prices[order]
+            if limits.turnover_cap is not None:
+                quantity *= limits.turnover_scale(float(np.abs(quantity * price).sum()), equity)
+            sigma, adv = p.sigma[order], p.adv[order]
+            if costs.impact_coef > 0:  # unknown risk: no impact, as in the vectorized backtest
+                sigma = np.where(np.isfinite(sigma), sigma, 0.0)
+                adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
+            cost = costs.cost(quantity * price, sigma, adv)
+            fills = book.apply(order, quantity, price, cost)
+            cum = cum_realized + np.cumsum(fills.realized_pnl)
+            cum_realized = float(cum[-1])
+            fills_log.append((bar_index, fills, cum))
+            if cfg.record_cycles:
+                cycles.append(
+                    cycle_state(ts, symbols, p.scores, p.eligible, p.weights, plan, prices)
+                )
+            if artifacts is not None:
+                artifacts.log_trades(_trade_lines(ts, p.decided_at, names_json, fills, cum))
+            return float(np.abs(quantity * price).sum()) / equity, float(cost.sum()) / equity
+
+        for bar in stream:
+            i += 1
+            ts = bar.timestamp
+            if previous_ts is not None and not ts > previous_ts:
+                raise LookaheadError(
+                    f"event at {ts!r} arrived after {previous_ts!r}: events must be strictly "
+                    "increasing in time"
+                )
+            previous_ts = ts
+            if self.cancel is not None and self.cancel.is_set():
+                cancelled = True
+                break
+            equity_open = book.cash + float(
+                book.shares @ np.where(np.isfinite(bar.open), bar.open, mark)
+            )
+            turnover = cost = 0.0
+            if pending is not None and not same_close:
+                turnover, cost = execute(pending, bar.open, i, ts)
+                pending = None
+            np.copyto(mark, bar.close, where=np.isfinite(bar.close))
+            if risk is not None:
+                risk.update(bar.close, bar.volume)
+            if not halted:
+                signal = strategy.on_bar(bar)
+                if signal is not None:
+                    sigma = risk.sigma if risk is not None else nan
+                    eligible = signal.eligible
+                    if needs_risk:  # impact and size risk need a known volatility and ADV
+                        eligible = eligible & np.isfinite(sigma) & (risk.adv > 0)
+                    weights = core.target_weights(signal.scores, eligible)
+                    weights = limits.cap_weights(policy.scale(weights, sigma))
+                    pending = _Pending(
+                        weights,
+                        sigma,
+                        risk.adv if risk is not None else nan,
+                        signal.scores,
+                        eligible,
+                        ts,
+                    )
+            equity_close = book.equity(mark)
+            if same_close:
+                equity_open_or_fill = equity_close
+                if pending is not None:
+                    turnover, cost = execute(pending, bar.close, i, ts)
+                    pending = None
+                    equity_close = book.equity(mark)
+            else:
+                equity_open_or_fill = equity_open
+            peak = max(peak, equity_close)
+            if not halted and limits.breached_drawdown(equity_close / peak - 1.0):
+                halted = True
+                pending = _Pending(np.zeros(n), nan, nan, nan, np.zeros(n, bool), ts)
+            columns["timestamp"].append(ts)
+            columns["equity_open"].append(equity_open_or_fill)
+            columns["equity_close"].append(equity_close)
+            columns["cash"].append(book.cash)
+            columns["gross_exposure"].append(float(np.abs(book.shares) @ mark))
+            columns["turnover"].append(turnover)
+            columns["cost"].append(cost)
+            columns["n_positions"].append(int(np.count_nonzero(book.shares)))
+            if self.progress is not None and (i + 1) % cfg.progress_interval == 0:
+                self.progress(
+                    i + 1, total, {"equity": equity_close, "drawdown": equity_close / peak - 1}
+                )
+
+        status = "cancelled" if cancelled else "halted" if halted else "completed"
+        bars = pl.DataFrame(columns, strict=False)
+        if bars.height and same_close:
+            bars = bars.rename({"equity_open": "equity_at_fill"})
+        trades = _trade_table(fills_log, bars, names)
+        final_equity = float(columns["equity_close"][-1]) if bars.height else cfg.capital
+        metrics = _metrics(bars, active_from, book, final_equity, i + 1 if not cancelled else i)
+        metrics["n_fills"] = float(trades.height)
+        if self.progress is not None:
+            self.progress(bars.height, total, {"equity": final_equity, "drawdown": 0.0})
+        wall = time.perf_counter() - started
+        path = None
+        if artifacts is not None:
+            if cfg.record_cycles:
+                (artifacts.path / "cycles.jsonl").write_text(
+                    "".join(c.to_json() + "\n" for c in cycles)
+                )
+            path = artifacts.finish(
+                status, metrics, bars, trades, {"bar_events": bars.height * n, "wall_s": wall}
+            )
+        return SimulationResult(
+            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from
+        )
+
+
+def _trade_lines(
+    ts: Any, decided_at: Any, names_json: list[str], fills: Fills, cum: np.ndarray
+) -> list[str]:
+    """One JSON object per fill; floats are finite here, so ``repr`` is valid JSON."""
+    head = f'{{"timestamp": {json.dumps(str(ts))}, "decided_at": {json.dumps(str(decided_at))}'
+    return [
+        f'{head}, "symbol": {names_json[k]}, "side": "{"buy" if q > 0 else "sell"}", '
+        f'"quantity": {q!r}, "price": {px!r}, "notional": {q * px!r}, "cost": {c!r}, '
+        f'"realized_pnl": {r!r}, "cum_realized_pnl": {cr!r}, "position": {pos!r}}}'
+        for k, q, px, c, r, cr, pos in zip(
+            fills.names.tolist(),
+            fills.quantity.tolist(),
+            fills.price.tolist(),
+            fills.cost.tolist(),
+            fills.realized_pnl.tolist(),
+            cum.tolist(),
+            fills.position.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _trade_table(
+    fills_log: list[tuple[int, Fills, np.ndarray]], bars: pl.DataFrame, names: np.ndarray
+) -> pl.DataFrame:
+    if not fills_log:
+        return pl.DataFrame(
+            schema={
+                "timestamp": bars.schema.get("timestamp", pl.Int64),
+                "symbol": pl.String,
+                "quantity": pl.Float64,
+                "price": pl.Float64,
+                "notional": pl.Float64,
+                "cost": pl.Float64,
+                "realized_pnl": pl.Float64,
+                "cum_realized_pnl": pl.Float64,
+                "position": pl.Float64,
+            }
+        )
+    rows = np.concatenate([np.full(len(f.names), b) for b, f, _ in fills_log])
+    cat = {
+        attr: np.concatenate([getattr(f, attr) for _, f, _ in fills_log])
+        for attr in ("names", "quantity", "price", "cost", "realized_pnl", "position")
+    }
+    return pl.DataFrame(
+        {
+            "timestamp": bars["timestamp"].gather(rows),
+            "symbol": names[cat["names"]],
+            "quantity": cat["quantity"],
+            "price": cat["price"],
+            "notional": cat["quantity"] * cat["price"],
+            "cost": cat["cost"],
+            "realized_pnl": cat["realized_pnl"],
+            "cum_realized_pnl": np.concatenate([c for _, _, c in fills_log]),
+            "position": cat["position"],
+        }
+    )
+
+
+def _metrics(
+    bars: pl.DataFrame, active_from: int | None, book: Book, final_equity: float, n_bars: int
+) -> dict[str, float]:
+    base = {
+        "final_equity": final_equity,
+        "realized_pnl": float(book.realized.sum()),
+        "costs_paid": book.costs_paid,
+        "n_bars": float(n_bars),
+    }
+    if active_from is None or bars.height - active_from < 2:
+        return base
+    marks = bars.columns[1]  # equity_open (next-open fills) or equity_at_fill
+    equity = bars[marks].to_numpy()[active_from:]
+    turnover = bars["turnover"].to_numpy()[active_from:-1]
+    returns = equity[1:] / equity[:-1] - 1.0
+    return {**performance_metrics(returns, turnover), **base}

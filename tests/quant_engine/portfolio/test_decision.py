@@ -1,0 +1,99 @@
+"""The decision core: selection, weighting, caps, rebalance rules and the per-cycle record."""
+
+import numpy as np
+import pytest
+
+from quant_engine.portfolio import (
+    BookState,
+    ConstructionConfig,
+    CycleState,
+    DecisionCore,
+    rebalance_weights,
+    sells_first,
+    target_weights,
+)
+
+
+def test_top_k_long_only_and_dollar_neutral_long_short():
+    scores = np.array([3.0, 1.0, 2.0, -1.0, np.nan])
+    eligible = np.isfinite(scores)
+    lo = target_weights(scores, eligible, ConstructionConfig(mode="long_only", top_k=2))
+    np.testing.assert_allclose(lo, [0.5, 0.0, 0.5, 0.0, 0.0])
+    ls = target_weights(scores, eligible, ConstructionConfig(mode="long_short", top_k=2))
+    np.testing.assert_allclose(ls, [0.25, -0.25, 0.25, -0.25, 0.0])
+    matrix = target_weights(
+        np.vstack([scores, scores]),
+        np.vstack([eligible] * 2),
+        ConstructionConfig(mode="long_short", top_k=2),
+    )
+    np.testing.assert_allclose(matrix, [ls, ls])  # one cycle or many, the same rule
+
+
+def test_max_weight_caps_and_threshold_filters():
+    scores = np.array([0.9, 0.05, -0.3])
+    cfg = ConstructionConfig(mode="long_only", top_k=3, threshold=0.1, max_weight=0.4)
+    weights = target_weights(scores, np.ones(3, bool), cfg)
+    np.testing.assert_allclose(weights, [0.4, 0.0, 0.0])  # one name selected, capped at 40%
+
+
+def test_per_symbol_sleeves_follow_the_sign_of_the_score():
+    cfg = ConstructionConfig(mode="long_short", allocation="per_symbol", threshold=0.5)
+    weights = target_weights(np.array([1.0, 0.2, -0.7, np.nan]), np.ones(4, bool), cfg)
+    np.testing.assert_allclose(weights, [1.0, 0.0, -1.0, 0.0])
+
+
+def test_dust_is_closed_and_small_trades_are_skipped():
+    cfg = ConstructionConfig(mode="long_only", dust_weight=0.01, min_trade_value=500.0)
+    held = np.array([0.30, 0.20, 0.004])
+    target = np.array([0.302, 0.40, 0.004])
+    out = rebalance_weights(target, held, 100_000.0, cfg)
+    # +0.2% of 100k = 200 < 500: skipped; the 0.4% position is dust: closed.
+    np.testing.assert_allclose(out.weights, [0.30, 0.40, 0.0])
+    assert out.skipped_trades == 1
+
+
+def test_size_risk_limits_positions_to_a_share_of_volume():
+    cfg = ConstructionConfig(mode="long_only", max_volume_share=0.01)
+    adv = np.array([1e6, 1e9])
+    out = rebalance_weights(np.array([0.5, 0.5]), np.zeros(2), 1e6, cfg, adv)
+    np.testing.assert_allclose(out.weights, [0.01, 0.5])  # 1% of 1M ADV = 10k = 1% of equity
+    assert out.size_risk_discarded_value == pytest.approx(490_000.0)
+
+
+def test_per_symbol_sleeves_hold_their_side_and_reserve_costs_on_entry():
+    cfg = ConstructionConfig(mode="long_only", allocation="per_symbol")
+    held = np.array([0.97, 0.0, 0.5])
+    out = rebalance_weights(
+        np.array([1.0, 1.0, 0.0]), held, np.array([1e3, 1e3, 1e3]), cfg, cost_rate=0.001
+    )
+    np.testing.assert_allclose(out.weights, [0.97, 1 / 1.001, 0.0])
+
+
+def test_sells_come_before_buys():
+    trades = np.array([5.0, -1.0, 0.0, 2.0, -3.0])
+    assert sells_first(trades).tolist() == [1, 4, 0, 3]
+
+
+def test_decide_plans_share_trades_and_records_a_json_cycle():
+    core = DecisionCore(ConstructionConfig(mode="long_only", top_k=1, min_trade_value=1.0))
+    book = BookState(shares=np.array([10.0, 0.0]), cash=0.0)
+    prices = np.array([100.0, 50.0])
+    plan, state = core.decide(
+        "2024-01-02", ["AAA", "BBB"], np.array([0.1, 0.9]), np.ones(2, bool), book, prices
+    )
+    np.testing.assert_allclose(plan.target_shares, [0.0, 20.0])
+    assert plan.order.tolist() == [0, 1]  # sell AAA, then buy BBB
+    assert [t.symbol for t in state.trades] == ["AAA", "BBB"]
+    assert state.investable_equity == 1000.0 and state.final_weights == {"BBB": 1.0}
+    again = CycleState.from_json(state.to_json())
+    assert again == state
+
+
+def test_names_without_a_price_keep_their_shares():
+    core = DecisionCore(ConstructionConfig(mode="long_only", top_k=2))
+    book = BookState(shares=np.array([10.0, 5.0]), cash=100.0)
+    plan = core.plan(
+        np.array([0.5, 0.5]), book, np.array([np.nan, 20.0]), marks=np.array([10.0, 20.0])
+    )
+    assert plan.target_shares[0] == 10.0  # cannot trade without a price
+    assert plan.target_shares[1] == pytest.approx(0.5 * 300.0 / 20.0)

@@ -26,11 +26,14 @@ def sleeves_kernel(on, entry, exit_, start, rate):  # pragma: no cover - compile
     was_on = np.zeros(n_names, dtype=np.bool_)
     for p in range(n_periods):
         for j in range(n_names):
+            now_on = on[p, j]
+            if not (now_on or was_on[j]):
+                continue  # flat before and after: nothing to do
             v = value[j]
-            r = exit_[p, j] / entry[p, j] - 1.0
-            if not math.isfinite(r):
-                r = 0.0
-            if on[p, j]:
+            if now_on:
+                r = exit_[p, j] / entry[p, j] - 1.0
+                if not math.isfinite(r):
+                    r = 0.0
                 if was_on[j]:
                     pnl = v * r
                     c = 0.0
@@ -40,18 +43,15 @@ def sleeves_kernel(on, entry, exit_, start, rate):  # pragma: no cover - compile
                     traded[p] += invested
                     pnl = invested * r
                     c = invested * rate
-            elif was_on[j]:
+            else:
                 trades[p, j] = -v
                 traded[p] += v
                 pnl = 0.0
                 c = v * rate
-            else:
-                pnl = 0.0
-                c = 0.0
             gross[p] += pnl
             cost[p] += c
             value[j] = v + pnl - c
-            was_on[j] = on[p, j]
+            was_on[j] = now_on
         total = 0.0
         for j in range(n_names):
             total += value[j]

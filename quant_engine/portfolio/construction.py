@@ -37,7 +37,7 @@ def _sleeve_weights(
     scores: np.ndarray, eligible: np.ndarray, cfg: ConstructionConfig
 ) -> np.ndarray:
     cut = 0.0 if cfg.threshold is None else cfg.threshold
-    weights = np.where(eligible & (scores > cut), 1.0, 0.0)
+    weights = (eligible & (scores > cut)).astype(float)
     if cfg.mode == "long_short":
         weights[eligible & (scores < -cut)] = -1.0
     return weights

@@ -140,6 +140,8 @@ def ui(args: argparse.Namespace) -> int:
         args.host,
         "-p",
         str(args.dagster_port),
+        "--log-format",  # production: one JSON object per line, for the log aggregator
+        "json" if DeploymentProfile.from_env().name == "production" else "colored",
     ]
     mlflow = [
         str(bin_dir / "mlflow"),

@@ -30,17 +30,21 @@ def _png(markdown: str) -> bytes:
 
 def test_assets_report_rows_dates_and_charts(materialized):
     home, result = materialized
-    for asset in ("features", "alpha_model", "signals"):
+    for asset in ("features", "alpha_model", "signals", "backtest"):
         meta = _metadata(result, asset)
         stored = pl.read_parquet(home / "assets" / f"{asset}.parquet")
         assert meta["dagster/row_count"] == stored.height
-        assert meta["n_symbols"] == stored["symbol"].n_unique()
+        if "symbol" in stored.columns:  # the backtest's rows are days of each strategy
+            assert meta["n_symbols"] == stored["symbol"].n_unique()
         assert meta["first_date"] == str(stored["timestamp"].min())
         assert meta["last_date"] == str(stored["timestamp"].max())
     model = _metadata(result, "alpha_model")
     for chart in ("ic_over_time", "equity_and_drawdown"):
         assert _png(model[chart]).startswith(b"\x89PNG\r\n\x1a\n")
     assert "mlflow_run" not in model  # no MLflow UI configured in this run
+    bars = _metadata(result, "raw_bars")  # the run's own partition: the market's last day
+    assert bars["dagster/row_count"] == bars["n_symbols"] > 0
+    assert bars["first_date"] == bars["last_date"]
 
 
 def test_frame_summary_of_an_empty_frame_has_only_its_row_count():

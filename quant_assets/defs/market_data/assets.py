@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from quant_assets.defs.market_data.partitions import trading_day_partitions, window_days
+from quant_assets.metadata import frame_summary
 from quant_assets.resources import IngestedBars, MarketDataResource
 from quant_engine.data.ingest import IngestConfig, fetch_range
 from quant_engine.data.quality import Finding
@@ -72,10 +73,8 @@ def raw_bars(
     metadata = {
         "source": market_data.describe(),
         "calendar": ingest.calendar,
-        "n_symbols": bars["symbol"].n_unique(),
+        **frame_summary(bars),
         "n_days": bars["timestamp"].n_unique(),
-        "first_date": str(bars["timestamp"].min()),
-        "last_date": str(bars["timestamp"].max()),
         "corporate_actions": 0 if actions is None else actions.height,
     }
     oracle_ic = market_data.oracle_ic()

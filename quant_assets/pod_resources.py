@@ -41,6 +41,7 @@ class PodResources:
 
 
 # Sizes of the training steps: tree and linear models on CPUs, neural families on one GPU.
-LIGHTGBM_POD = PodResources(cpu="2", memory="4Gi")
+# 500 symbols x 20 years with basic + alpha158 features peaks at 8.7 GiB (bench/large_universe.py).
+LIGHTGBM_POD = PodResources(cpu="2", memory="12Gi")
 RIDGE_POD = PodResources(cpu="1", memory="2Gi")
 NEURAL_POD = PodResources(cpu="2", memory="8Gi", gpus=1)

@@ -14,6 +14,13 @@ import numpy as np
 import polars as pl
 
 
+def is_sorted_by_key(frame: pl.DataFrame) -> bool:
+    """Whether ``frame`` is sorted by (symbol, timestamp)."""
+    return frame.select(
+        pl.col("symbol").is_sorted() & pl.col("timestamp").is_sorted().over("symbol").all()
+    ).item()
+
+
 @dataclass(frozen=True)
 class Panel:
     features: np.ndarray  # (rows, n_features) float32, NaN where unknown
@@ -23,13 +30,12 @@ class Panel:
     @classmethod
     def from_frame(cls, frame: pl.DataFrame, names: Sequence[str]) -> Panel:
         """Build from a frame sorted by (symbol, timestamp)."""
-        if not frame.select(
-            pl.col("timestamp").is_sorted().over("symbol").all() & pl.col("symbol").is_sorted()
-        ).item():
+        if not is_sorted_by_key(frame):
             raise ValueError("the feature frame must be sorted by symbol, then timestamp")
         position = frame.select(pl.int_range(pl.len()).over("symbol"))
         return cls(
-            features=frame.select(names).to_numpy().astype(np.float32),
+            # Cast column by column, so the panel never holds a float64 copy of the features.
+            features=frame.select(pl.col(names).cast(pl.Float32)).to_numpy(),
             position=position.to_series().to_numpy(),
             names=list(names),
         )

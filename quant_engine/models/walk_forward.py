@@ -21,7 +21,7 @@ import polars as pl
 from quant_engine.evaluation.ic import daily_ic, ic_summary
 from quant_engine.features.labels import LABEL
 from quant_engine.models.base import AlphaModel
-from quant_engine.models.panel import Panel
+from quant_engine.models.panel import Panel, is_sorted_by_key
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,8 @@ def run_walk_forward(
     ``on_fold(result, n_folds)`` reports progress.
     """
     cfg = config or WalkForwardConfig()
-    frame = frame.sort("symbol", "timestamp")
+    if not is_sorted_by_key(frame):  # sorting copies every column: only when needed
+        frame = frame.sort("symbol", "timestamp")
     panel = Panel.from_frame(frame, features)
     dates = frame["timestamp"].unique().sort().to_list()
     folds = walk_forward_folds(dates, cfg, horizon)

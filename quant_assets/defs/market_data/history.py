@@ -23,13 +23,17 @@ def raw_bars_store(base_dir: str = "") -> BarStore:
     return BarStore(Path(base_dir or QuantHome.resolve().assets) / "raw_bars.parquet")
 
 
-def seed_history(market_data: MarketDataResource, base_dir: str = "") -> date:
+def seed_history(
+    market_data: MarketDataResource, base_dir: str = "", max_abs_return: float | None = None
+) -> date:
     """Ingest every day the source has except the last into the store; return that last day.
 
+    ``max_abs_return`` overrides the jump check's threshold (as ``raw_bars``' config does).
     Raises ``ValueError`` naming the failed checks when the history does not pass them.
     """
     first, last = market_data.available_days()
     store = raw_bars_store(base_dir)
+    thresholds = {} if max_abs_return is None else {"max_abs_return": max_abs_return}
     if last > first:
         actions = market_data.actions()
         result = ingest(
@@ -37,7 +41,7 @@ def seed_history(market_data: MarketDataResource, base_dir: str = "") -> date:
             store,
             first,
             last,
-            IngestConfig(calendar=market_data.calendar_name()),
+            IngestConfig(calendar=market_data.calendar_name(), **thresholds),
             market_data.universe(),
             actions,
         )

@@ -40,7 +40,7 @@ from quant_engine.data.live_aggregator import (
 )
 from quant_engine.data.sources.retry import RetryPolicy, SourceError, parse_retry_after
 from quant_engine.live.feed_failures import FeedFailures
-from quant_engine.live.polling_feed import Sleep, period_start
+from quant_engine.live.polling_feed import Sleep, check_feed_timing, period_start
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +73,9 @@ class CcxtTradesConfig:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.symbols, str) or not self.symbols:
-            raise ValueError(f"symbols must be a non-empty list of symbols, got {self.symbols!r}")
-        object.__setattr__(self, "symbols", tuple(dict.fromkeys(self.symbols)))
-        if self.interval_s <= 0:
-            raise ValueError(f"interval_s must be positive, got {self.interval_s}")
-        if self.settle_s < 0:
-            raise ValueError(f"settle_s must be non-negative, got {self.settle_s}")
+        check_feed_timing(self)
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be positive, got {self.limit}")
-        if self.since is not None and self.since.tzinfo is None:
-            raise ValueError(f"since {self.since} has no timezone")
 
 
 @dataclass

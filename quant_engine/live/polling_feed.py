@@ -24,6 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -58,20 +59,26 @@ class PollingFeedConfig:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.symbols, str) or not self.symbols:
-            raise ValueError(f"symbols must be a non-empty list of symbols, got {self.symbols!r}")
-        object.__setattr__(self, "symbols", tuple(dict.fromkeys(self.symbols)))
-        if self.interval_s <= 0:
-            raise ValueError(f"interval_s must be positive, got {self.interval_s}")
-        if self.settle_s < 0:
-            raise ValueError(f"settle_s must be non-negative, got {self.settle_s}")
+        check_feed_timing(self)
         if self.timeframe not in PERIOD_SECONDS:
             raise ValueError(
                 f"timeframe {self.timeframe!r} cannot be polled live;"
                 f" use {', '.join(PERIOD_SECONDS)}"
             )
-        if self.since is not None and self.since.tzinfo is None:
-            raise ValueError(f"since {self.since} has no timezone")
+
+
+def check_feed_timing(config: Any) -> None:
+    """Validate a feed config's symbols, ``interval_s``, ``settle_s`` and ``since``, and keep
+    its symbols as a tuple without repeats (the configs are frozen dataclasses)."""
+    if isinstance(config.symbols, str) or not config.symbols:
+        raise ValueError(f"symbols must be a non-empty list of symbols, got {config.symbols!r}")
+    object.__setattr__(config, "symbols", tuple(dict.fromkeys(config.symbols)))
+    if config.interval_s <= 0:
+        raise ValueError(f"interval_s must be positive, got {config.interval_s}")
+    if config.settle_s < 0:
+        raise ValueError(f"settle_s must be non-negative, got {config.settle_s}")
+    if config.since is not None and config.since.tzinfo is None:
+        raise ValueError(f"since {config.since} has no timezone")
 
 
 @dataclass

@@ -8,27 +8,8 @@ import polars as pl
 import pytest
 
 from quant_engine.backtest import BacktestConfig, CostModel, run_backtest, target_weights
-from quant_engine.data import SyntheticMarketConfig, generate_market
 
 COSTS = CostModel(commission_bps=5.0, half_spread_bps=7.0, impact_coef=0.3)
-
-
-@pytest.fixture(scope="module")
-def market():
-    return generate_market(SyntheticMarketConfig(n_symbols=12, n_days=160, seed=5))
-
-
-@pytest.fixture(scope="module")
-def signals(market):
-    rng = np.random.default_rng(1)
-    frame = market.bars.select("symbol", "timestamp").with_columns(
-        pl.Series("score", rng.standard_normal(market.bars.height))
-    )
-    # Signals start late and some names miss scores on some days.
-    return frame.filter(
-        (pl.col("timestamp") >= frame["timestamp"].unique().sort()[30])
-        & (pl.Series(rng.random(frame.height)) > 0.1)
-    )
 
 
 def reference_final_equity(bars: pl.DataFrame, signals: pl.DataFrame, cfg: BacktestConfig) -> float:

@@ -11,7 +11,6 @@ from quant_engine.backtest import (
     run_backtest,
     run_panel_backtest,
 )
-from quant_engine.data import SyntheticMarketConfig, generate_market
 from quant_engine.portfolio import ConstructionConfig
 from quant_engine.simulation import (
     BarPanel,
@@ -22,23 +21,6 @@ from quant_engine.simulation import (
 )
 
 COSTS = CostModel(commission_bps=5.0, half_spread_bps=7.0, impact_coef=0.3)
-
-
-@pytest.fixture(scope="module")
-def market():
-    return generate_market(SyntheticMarketConfig(n_symbols=12, n_days=160, seed=5))
-
-
-@pytest.fixture(scope="module")
-def signals(market):
-    rng = np.random.default_rng(1)
-    frame = market.bars.select("symbol", "timestamp").with_columns(
-        pl.Series("score", rng.standard_normal(market.bars.height))
-    )
-    return frame.filter(
-        (pl.col("timestamp") >= frame["timestamp"].unique().sort()[30])
-        & (pl.Series(rng.random(frame.height)) > 0.1)
-    )
 
 
 def _dense_fills(trades: pl.DataFrame, dates: list, symbols: list[str]) -> np.ndarray:

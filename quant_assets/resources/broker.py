@@ -2,7 +2,9 @@
 
 Every order goes through the risk gate and the order journal. API keys are read from the
 environment variables named here, at the moment a broker is opened, and nowhere else: they
-are not configuration, so they never reach Dagster's run config, logs or metadata.
+are not configuration, so they never reach Dagster's run config, logs or metadata. Accounts are
+named in the accounts file (:mod:`quant_assets.accounts`); a real-money endpoint needs the
+account's ``live: true`` and ``QUANT_LIVE_TRADING=yes`` in the environment.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from quant_engine.oms import (
 from quant_engine.paths import QuantHome
 from quant_engine.risk import RiskConfig, RiskGate
 
+LIVE_SWITCH = "QUANT_LIVE_TRADING"  # must be "yes" for any real-money endpoint
+
 
 @dataclass
 class LiveSession:
     """An opened account: the raw broker, the gate in front of it, the journal, the executor."""
 
     label: str
+    endpoint: str
     broker: Broker
     gate: RiskGate
     journal: OrderJournal
@@ -55,15 +60,17 @@ class BrokerResource(dg.ConfigurableResource):
     ``ccxt_live`` must be set explicitly to reach real-money endpoints.
     """
 
+    account: str = ""  # its name in the accounts file; "" is the one this config describes
     kind: Literal["paper", "alpaca", "ccxt"] = "paper"
     dry_run: bool = True
-    strategy: str = "daily"
+    strategy: str = "daily"  # the journal's key (accounts from the file: their name)
     database: str = ""  # journal (and paper account) database URL; default SQLite in QUANT_HOME
     state_dir: str = ""  # risk state directory; default QUANT_HOME/live
     # paper
     paper_account: str = "paper"
     paper_initial_cash: float = 1_000_000.0
-    paper_clock: Literal["always", "weekdays"] = "always"
+    paper_clock: Literal["always", "weekdays", "exchange"] = "always"
+    paper_calendar: str = "XNYS"  # paper_clock "exchange": holidays and early closes
     # alpaca (keys from the environment only)
     alpaca_live: bool = False
     alpaca_url_override: str = ""
@@ -76,8 +83,11 @@ class BrokerResource(dg.ConfigurableResource):
     ccxt_quote_currency: str = "USDT"
     ccxt_key_env: str = "CCXT_API_KEY"
     ccxt_secret_env: str = "CCXT_SECRET"
-    # order management
+    # order management. order_timing "default": what the backtest assumes, the next open:
+    # market-on-open orders for Alpaca, orders while the clock says open for the others.
+    order_timing: Literal["default", "when_open", "market_on_open"] = "default"
     on_market_closed: Literal["wait", "queue", "fail"] = "queue"
+    max_wait_seconds: float = 2700.0  # longest wait for the open or the OPG window
     fill_timeout_seconds: float = 30.0
     lot_size: float = 1.0  # default lot for symbols without exchange rules (whole shares)
     alert_webhook_url: str = ""
@@ -85,6 +95,8 @@ class BrokerResource(dg.ConfigurableResource):
     max_order_value: float | None = None
     max_order_quantity: float | None = None
     max_position_value: float | None = None
+    max_position_quantity: float | None = None
+    position_quantity_limits: dict[str, float] | None = None  # symbol -> most shares held
     max_gross_exposure: float | None = None
     max_positions: int | None = None
     max_orders_per_minute: int | None = None
@@ -100,11 +112,46 @@ class BrokerResource(dg.ConfigurableResource):
     @property
     def label(self) -> str:
         """The account's name in run keys, pools and file names."""
+        if self.account:
+            return self.account
         if self.kind == "paper":
             return f"paper-{self.paper_account}"
         if self.kind == "alpaca":
             return "alpaca-live" if self.alpaca_live else "alpaca-paper"
         return f"{self.ccxt_exchange}-{'live' if self.ccxt_live else 'test'}"
+
+    @property
+    def timing(self) -> Literal["when_open", "market_on_open"]:
+        if self.order_timing != "default":
+            return self.order_timing
+        return "market_on_open" if self.kind == "alpaca" else "when_open"
+
+    @property
+    def is_live(self) -> bool:
+        return (self.kind == "alpaca" and self.alpaca_live) or (
+            self.kind == "ccxt" and self.ccxt_live
+        )
+
+    def for_account(self, name: str) -> BrokerResource:
+        """The resource of account ``name``: this one where it is that account, else the
+        accounts file's entry."""
+        if name == self.label:
+            return self
+        from quant_assets.accounts import AccountsError, account_config
+
+        try:
+            return BrokerResource(**account_config(name))
+        except AccountsError as error:
+            raise dg.Failure(str(error)) from None
+
+    def state_path(self) -> Path:
+        """The risk gate's state file of this account."""
+        state_dir = Path(self.state_dir) if self.state_dir else self._home()
+        return state_dir / f"risk-{self.label}.json"
+
+    def has_traded(self) -> bool:
+        """Whether the journal holds orders of this account (its risk state must exist)."""
+        return OrderJournal(self.database_url()).has_orders(self.strategy)
 
     def _home(self) -> Path:
         return QuantHome.resolve().root / "live"
@@ -116,11 +163,15 @@ class BrokerResource(dg.ConfigurableResource):
     def open(self, quotes: dict[str, Quote] | None) -> LiveSession:
         """Open the account; ``quotes`` are the latest prices (the paper broker fills on them)."""
         quotes = quotes or {}
+        if self.timing == "market_on_open" and self.kind != "alpaca":
+            raise dg.Failure(
+                f"account {self.label}: market-on-open orders need an Alpaca account "
+                f"({self.kind} has no opening auction); use order_timing when_open"
+            )
         broker = self.broker(symbols=tuple(quotes))
         if isinstance(broker, PaperBroker) and quotes and not self.dry_run:
             broker.set_quotes(quotes)
-        state_dir = Path(self.state_dir) if self.state_dir else self._home()
-        gate = RiskGate(broker, self._risk_config(state_dir))
+        gate = RiskGate(broker, self._risk_config())
         gate.update_quotes(quotes)
         journal = OrderJournal(self.database_url())
         rules = self._rules(broker, list(quotes))
@@ -130,20 +181,44 @@ class BrokerResource(dg.ConfigurableResource):
             journal,
             ExecutorConfig(
                 strategy=self.strategy,
+                timing=self.timing,
                 on_market_closed=self.on_market_closed,
+                max_wait_seconds=self.max_wait_seconds,
                 fill_timeout_seconds=self.fill_timeout_seconds,
             ),
             rules=rules,
             alerter=alerter,
         )
-        return LiveSession(self.label, broker, gate, journal, executor, rules)
+        return LiveSession(self.label, self.endpoint(), broker, gate, journal, executor, rules)
 
-    def _risk_config(self, state_dir: Path) -> RiskConfig:
+    def endpoint(self) -> str:
+        """Where orders go, for the run's log (no secret in it)."""
+        if self.kind == "paper":
+            return f"paper account {self.paper_account} (embedded)"
+        if self.kind == "alpaca":
+            default = (
+                "https://api.alpaca.markets"
+                if self.alpaca_live
+                else ("https://paper-api.alpaca.markets")
+            )
+            mode = "LIVE" if self.alpaca_live else "paper"
+            return f"alpaca {mode} {self.alpaca_url_override or default}"
+        return (
+            f"ccxt {self.ccxt_exchange} {'LIVE' if self.ccxt_live else 'testnet'} "
+            f"{self.ccxt_api_url or '(exchange default URL)'}"
+        )
+
+    def _risk_config(self) -> RiskConfig:
         return RiskConfig(
-            state_path=str(state_dir / f"risk-{self.label}.json"),
+            state_path=str(self.state_path()),
+            require_state=self.has_traded(),
             max_order_value=_decimal(self.max_order_value),
             max_order_quantity=_decimal(self.max_order_quantity),
             max_position_value=_decimal(self.max_position_value),
+            max_position_quantity=_decimal(self.max_position_quantity),
+            position_quantity_limits={
+                s: Decimal(str(q)) for s, q in (self.position_quantity_limits or {}).items()
+            },
             max_gross_exposure=_decimal(self.max_gross_exposure),
             max_positions=self.max_positions,
             max_orders_per_minute=self.max_orders_per_minute,
@@ -168,8 +243,13 @@ class BrokerResource(dg.ConfigurableResource):
                     database=self.database_url(),
                     account=self.paper_account,
                     initial_cash=Decimal(str(self.paper_initial_cash)),
-                    clock=SessionClockConfig(mode=self.paper_clock),
+                    clock=SessionClockConfig(mode=self.paper_clock, calendar=self.paper_calendar),
                 )
+            )
+        if self.is_live and os.environ.get(LIVE_SWITCH) != "yes":
+            raise dg.Failure(
+                f"account {self.label} is configured live, but {LIVE_SWITCH}=yes is not set in "
+                "the environment: real-money trading takes both"
             )
         if self.kind == "alpaca":
             from quant_engine.brokers.alpaca import AlpacaBroker, AlpacaConfig

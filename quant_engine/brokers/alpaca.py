@@ -77,7 +77,12 @@ _STATUS: dict[AlpacaStatus, OrderStatus] = {
     AlpacaStatus.EXPIRED: "expired",
     AlpacaStatus.REJECTED: "rejected",
 }
-_TIME_IN_FORCE = {"day": TimeInForce.DAY, "gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC}
+_TIME_IN_FORCE = {
+    "day": TimeInForce.DAY,
+    "gtc": TimeInForce.GTC,
+    "ioc": TimeInForce.IOC,
+    "opg": TimeInForce.OPG,
+}
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,7 @@ class AlpacaBroker:
             equity=_decimal(raw.equity),
             buying_power=_decimal(raw.buying_power),
             currency=raw.currency or "USD",
+            previous_close_equity=_optional_decimal(raw.last_equity),
         )
 
     def positions(self) -> dict[str, Position]:
@@ -200,9 +206,9 @@ class AlpacaBroker:
         except APIError as error:
             if error.status_code == 404:
                 return None
-            raise BrokerError(self._describe(f"order {client_order_id}", error)) from error
+            raise BrokerError(self._describe(f"order {client_order_id}", error)) from None
         except (requests.RequestException, ValidationError) as error:
-            raise BrokerError(self._describe(f"order {client_order_id}", error)) from error
+            raise BrokerError(self._describe(f"order {client_order_id}", error)) from None
         return _order(raw)
 
     def clock(self) -> MarketClock:
@@ -216,7 +222,8 @@ class AlpacaBroker:
 
     # ------------------------------------------------------------------------- orders
     def submit(self, request: OrderRequest) -> Order:
-        if self.config.require_open_market:
+        # Market-on-open orders are made for a closed market (the next opening auction).
+        if self.config.require_open_market and request.time_in_force != "opg":
             clock = self.clock()
             if not clock.is_open:
                 raise MarketClosed(
@@ -229,11 +236,11 @@ class AlpacaBroker:
         try:
             raw = self._client.submit_order(alpaca_request)
         except APIError as error:
-            raise self._submit_error(what, error) from error
+            raise self._submit_error(what, error) from None
         except requests.RequestException as error:
-            raise OutcomeUnknown(self._describe(what, error)) from error
+            raise OutcomeUnknown(self._describe(what, error)) from None
         except ValidationError as error:  # placed, but the answer did not parse
-            raise OutcomeUnknown(self._describe(what, error)) from error
+            raise OutcomeUnknown(self._describe(what, error)) from None
         log.info("%s: submitted %s (%s)", self.name, request.client_order_id, raw.status.value)
         return _order(raw)
 
@@ -244,17 +251,17 @@ class AlpacaBroker:
         except APIError as error:
             status = error.status_code
             if status is not None and (status >= 500 or status == 429):
-                raise OutcomeUnknown(self._describe(what, error)) from error
-            raise BrokerError(self._describe(what, error)) from error
+                raise OutcomeUnknown(self._describe(what, error)) from None
+            raise BrokerError(self._describe(what, error)) from None
         except requests.RequestException as error:
-            raise OutcomeUnknown(self._describe(what, error)) from error
+            raise OutcomeUnknown(self._describe(what, error)) from None
 
     # ------------------------------------------------------------------------- helpers
     def _read(self, what: str, call: Any) -> Any:
         try:
             return call()
         except (APIError, requests.RequestException, ValidationError) as error:
-            raise BrokerError(self._describe(what, error)) from error
+            raise BrokerError(self._describe(what, error)) from None
 
     def _submit_error(self, what: str, error: APIError) -> BrokerError:
         status = error.status_code

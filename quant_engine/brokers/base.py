@@ -16,7 +16,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
-TimeInForce = Literal["day", "gtc", "ioc"]
+TimeInForce = Literal["day", "gtc", "ioc", "opg"]  # opg: market-on-open (equities)
 OrderStatus = Literal[
     "new", "accepted", "partially_filled", "filled", "cancelled", "rejected", "expired"
 ]
@@ -35,6 +35,7 @@ class OrderRequest:
     order_type: OrderType = "market"
     limit_price: Decimal | None = None
     time_in_force: TimeInForce = "day"
+    reference_price: Decimal | None = None  # the price it was decided at (market orders)
 
     def __post_init__(self) -> None:
         if not 0 < len(self.client_order_id) <= MAX_CLIENT_ORDER_ID:
@@ -90,6 +91,7 @@ class Account:
     equity: Decimal
     buying_power: Decimal
     currency: str = "USD"
+    previous_close_equity: Decimal | None = None  # where the broker reports it
 
 
 @dataclass(frozen=True)

@@ -161,8 +161,8 @@ class CcxtBroker:
         self._load_markets()
         try:
             return lot_rules(self._exchange, symbol)
-        except ccxt.BadSymbol as error:
-            raise OrderRejected(f"{self.name}: unknown symbol {symbol}", code="symbol") from error
+        except ccxt.BadSymbol:
+            raise OrderRejected(f"{self.name}: unknown symbol {symbol}", code="symbol") from None
 
     # ------------------------------------------------------------------------- reads
     def account(self) -> Account:
@@ -188,18 +188,18 @@ class CcxtBroker:
         self._exchange.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
         try:
             raw = self._exchange.fetch_open_orders()
-        except ccxt.ArgumentsRequired as error:
+        except ccxt.ArgumentsRequired:
             if not self.config.symbols:
                 raise BrokerError(
                     f"{self.name}: open orders can only be listed per symbol: configure symbols"
-                ) from error
+                ) from None
             raw = []
             for symbol in self.config.symbols:
                 raw += self._read(
                     "open orders", lambda s=symbol: self._exchange.fetch_open_orders(s)
                 )
         except ccxt.BaseError as error:
-            raise BrokerError(self._describe("open orders", error)) from error
+            raise BrokerError(self._describe("open orders", error)) from None
         orders = [self._order(o) for o in raw]
         return sorted(orders, key=lambda o: o.submitted_at or datetime.min.replace(tzinfo=UTC))
 
@@ -217,7 +217,7 @@ class CcxtBroker:
             except ccxt.OrderNotFound:
                 continue
             except ccxt.BaseError as error:
-                raise BrokerError(self._describe(f"order {client_order_id}", error)) from error
+                raise BrokerError(self._describe(f"order {client_order_id}", error)) from None
             return self._order(raw)
         return None
 
@@ -242,6 +242,11 @@ class CcxtBroker:
             problem = f"limit price {limit} is not on the tick {rules.price_tick}"
         if problem is not None:
             raise OrderRejected(f"{self.name}: {what} {request.symbol}: {problem}", code="lot")
+        if request.time_in_force == "opg":
+            raise OrderRejected(
+                f"{self.name}: {what}: crypto markets have no opening auction (no opg orders)",
+                code="time_in_force",
+            )
         params: dict[str, Any] = {"clientOrderId": cid}
         if request.order_type == "limit":
             if request.time_in_force == "day":
@@ -268,7 +273,7 @@ class CcxtBroker:
                 request.symbol, request.order_type, request.side, amount, price, params
             )
         except ccxt.BaseError as error:
-            raise self._submit_error(what, error) from error
+            raise self._submit_error(what, error) from None
         log.info("%s: submitted %s", self.name, cid)
         return self._order(raw, fallback=request)
 
@@ -280,9 +285,9 @@ class CcxtBroker:
         try:
             self._exchange.cancel_order(exchange_id, symbol)
         except (ccxt.NetworkError, ccxt.BadResponse) as error:
-            raise OutcomeUnknown(self._describe(what, error)) from error
+            raise OutcomeUnknown(self._describe(what, error)) from None
         except ccxt.BaseError as error:
-            raise BrokerError(self._describe(what, error)) from error
+            raise BrokerError(self._describe(what, error)) from None
 
     # ------------------------------------------------------------------------- helpers
     def _load_markets(self) -> None:
@@ -323,7 +328,7 @@ class CcxtBroker:
         try:
             return call()
         except ccxt.BaseError as error:
-            raise BrokerError(self._describe(what, error)) from error
+            raise BrokerError(self._describe(what, error)) from None
 
     def _submit_error(self, what: str, error: ccxt.BaseError) -> BrokerError:
         text = self._describe(what, error)

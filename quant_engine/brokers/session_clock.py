@@ -1,4 +1,5 @@
-"""A simple market clock: always open, or weekday sessions between two local times."""
+"""A market clock: always open, weekday sessions between two local times, or an exchange's
+calendar (holidays and early closes from ``exchange_calendars``)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from quant_engine.brokers.base import MarketClock
 
 @dataclass(frozen=True)
 class SessionClockConfig:
-    """``always`` open (crypto, tests) or ``weekdays`` from ``open`` to ``close`` local time."""
+    """``always`` open (crypto, tests), ``weekdays`` from ``open`` to ``close`` local time, or
+    ``exchange``: the sessions of ``calendar`` (holidays and early closes included)."""
 
-    mode: Literal["always", "weekdays"] = "always"
+    mode: Literal["always", "weekdays", "exchange"] = "always"
     open: time = time(9, 30)
     close: time = time(16, 0)
     timezone: str = "America/New_York"
+    calendar: str = "XNYS"
 
     def __post_init__(self) -> None:
-        if self.mode not in ("always", "weekdays"):
+        if self.mode not in ("always", "weekdays", "exchange"):
             raise ValueError(f"unknown clock mode {self.mode!r}")
         if self.open >= self.close:
             raise ValueError(f"session open {self.open} must be before close {self.close}")
@@ -47,6 +50,8 @@ class SessionClock:
         now = self.now()
         if self.config.mode == "always":
             return MarketClock(timestamp=now, is_open=True)
+        if self.config.mode == "exchange":
+            return self._exchange_clock(now)
         local = now.astimezone(self._zone)
         opens = self._session_start(local.date())
         closes = datetime.combine(local.date(), self.config.close, self._zone)
@@ -76,3 +81,18 @@ class SessionClock:
         while day.weekday() >= 5:
             day += timedelta(days=1)
         return self._session_start(day)
+
+    def _exchange_clock(self, now: datetime) -> MarketClock:
+        from quant_engine.data.calendars import calendar_for
+
+        today = now.astimezone(UTC).date()
+        sessions = calendar_for(self.config.calendar).sessions(
+            today - timedelta(days=1), today + timedelta(days=15)
+        )
+        for opens, closes in zip(sessions["open"], sessions["close"], strict=True):
+            if opens <= now < closes:
+                later = sessions.filter(sessions["open"] > now)
+                return MarketClock(now, True, later["open"][0] if later.height else None, closes)
+            if now < opens:
+                return MarketClock(now, False, opens, closes)
+        raise ValueError(f"calendar {self.config.calendar} has no session after {now}")

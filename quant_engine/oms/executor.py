@@ -13,9 +13,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from datetime import time as clock_time
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from quant_engine.brokers.base import (
     Broker,
@@ -41,6 +43,21 @@ from quant_engine.oms.planner import (
 
 log = logging.getLogger(__name__)
 
+NEW_YORK = ZoneInfo("America/New_York")
+# Alpaca takes market-on-open (OPG) orders from 19:00 New York time for the next session's
+# opening auction until 09:28; between 09:28 and 19:00 it rejects them.
+OPG_ACCEPTS_FROM = clock_time(19, 0)
+OPG_ACCEPTS_UNTIL = clock_time(9, 28)
+
+
+def opg_window_wait(now: datetime) -> float:
+    """Seconds until OPG orders are accepted again at ``now`` (0 while they are)."""
+    local = now.astimezone(NEW_YORK)
+    if local.time() < OPG_ACCEPTS_UNTIL or local.time() >= OPG_ACCEPTS_FROM:
+        return 0.0
+    opens = datetime.combine(local.date(), OPG_ACCEPTS_FROM, NEW_YORK)
+    return (opens - local).total_seconds()
+
 
 @dataclass(frozen=True)
 class Targets:
@@ -53,16 +70,25 @@ class Targets:
 
 @dataclass(frozen=True)
 class ExecutorConfig:
-    """Who trades (the id prefix) and what to do when the market is closed or slow."""
+    """Who trades (the id prefix), when orders go out, what to do when the market is closed.
+
+    ``timing``: ``when_open`` sends market DAY orders while the broker's clock says open (the
+    sells first, the buys from the cash they free); ``market_on_open`` sends every order at once
+    as a market-on-open order (``opg``) for the next opening auction, the fill the backtest
+    assumes, waiting up to ``max_wait_seconds`` for the broker's OPG window.
+    """
 
     strategy: str = "daily"
+    timing: Literal["when_open", "market_on_open"] = "when_open"
     on_market_closed: Literal["wait", "queue", "fail"] = "queue"
-    max_wait_seconds: float = 0.0  # "wait": longest wait for the open, then queue
+    max_wait_seconds: float = 0.0  # longest wait for the open (or the OPG window), then queue
     fill_timeout_seconds: float = 30.0  # how long to wait for orders to finish each phase
     poll_interval_seconds: float = 0.5
     planner: PlannerConfig = field(default_factory=PlannerConfig)
 
     def __post_init__(self) -> None:
+        if self.timing not in ("when_open", "market_on_open"):
+            raise ValueError(f"unknown order timing {self.timing!r}")
         if self.on_market_closed not in ("wait", "queue", "fail"):
             raise ValueError(f"unknown on_market_closed {self.on_market_closed!r}")
         if not self.strategy or len(self.strategy) > 24:
@@ -78,7 +104,8 @@ class RebalanceReport:
     dry_run: bool
     planned: list[PlannedOrder] = field(default_factory=list)  # sells phase, then the rest
     cancelled: list[str] = field(default_factory=list)  # broker order ids
-    sent: list[str] = field(default_factory=list)  # client order ids sent this run
+    sent: list[str] = field(default_factory=list)  # client order ids placed this run
+    duplicates: list[str] = field(default_factory=list)  # of those, found placed before
     rejected: dict[str, str] = field(default_factory=dict)  # client order id -> reason
     unresolved: list[str] = field(default_factory=list)  # outcome still unknown
     notes: dict[str, str] = field(default_factory=dict)  # symbol -> why not at target
@@ -120,15 +147,17 @@ class RebalanceExecutor:
         day = targets.trading_day
         report = RebalanceReport(day, self.broker.name, dry_run=False)
         self.resolve(day, report)
-        if not self._market_open():
+        market_on_open = self.config.timing == "market_on_open"
+        if not (self._opg_window() if market_on_open else self._market_open()):
             report.queued = True
             return report
         report.positions_before = self.broker.positions()
-        for phase in ("sells", "all"):
-            plan = self._plan(targets)
+        # On-open orders fill together at the auction: one phase, buys counting the sells.
+        for phase in ("all",) if market_on_open else ("sells", "all"):
+            plan = self._plan(targets, count_sell_proceeds=market_on_open)
             if plan.cancels:
                 self._cancel(plan.cancels, report)
-                plan = self._plan(targets)
+                plan = self._plan(targets, count_sell_proceeds=market_on_open)
             orders = plan.sells if phase == "sells" else plan.orders
             report.planned.extend(orders)
             report.notes.update(plan.notes)
@@ -139,7 +168,8 @@ class RebalanceExecutor:
                     return report
                 if sent is not None:
                     placed.append(sent)
-            self._await(placed, report)
+            if not market_on_open:  # on-open orders fill at the next open, not now
+                self._await(placed, report)
         return report
 
     # --- steps ------------------------------------------------------------------------------
@@ -181,6 +211,20 @@ class RebalanceExecutor:
                 self._sleep(wait)
                 return self.broker.clock().is_open
         log.warning("market closed at %s: rebalance queued", clock.timestamp)
+        return False
+
+    def _opg_window(self) -> bool:
+        """Whether on-open orders can go out now, after waiting for the window if allowed."""
+        wait = opg_window_wait(self.broker.clock().timestamp)
+        if wait == 0:
+            return True
+        if self.config.on_market_closed == "fail":
+            raise MarketClosed(f"market-on-open orders are not accepted for {wait:.0f}s more")
+        if wait <= self.config.max_wait_seconds:
+            log.info("waiting %.0fs for the market-on-open window", wait)
+            self._sleep(wait)
+            return opg_window_wait(self.broker.clock().timestamp) == 0
+        log.warning("market-on-open window opens in %.0fs: rebalance queued", wait)
         return False
 
     def _cancel(self, orders: list[Order], report: RebalanceReport) -> None:
@@ -227,7 +271,14 @@ class RebalanceExecutor:
             decision_price=planned.price,
         )
         self.journal.record_intent(intent, self.broker.name)
-        request = OrderRequest(coid, planned.symbol, planned.side, planned.quantity)
+        request = OrderRequest(
+            coid,
+            planned.symbol,
+            planned.side,
+            planned.quantity,
+            time_in_force="opg" if self.config.timing == "market_on_open" else "day",
+            reference_price=planned.price,
+        )
         self.journal.update(coid, "submitted")
         try:
             order = self.broker.submit(request)
@@ -239,6 +290,8 @@ class RebalanceExecutor:
                     report.unresolved.append(coid)
                 return None
             self._record(found, report)
+            report.sent.append(coid)  # placed by this intent, an earlier attempt of it
+            report.duplicates.append(coid)
             return request
         except OutcomeUnknown as error:
             self.journal.update(coid, "unknown", reason=f"outcome unknown: {error}")

@@ -336,6 +336,16 @@ class OrderJournal:
         with self.engine.connect() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
+    def has_orders(self, strategy: str) -> bool:
+        """Whether any order of ``strategy`` was ever journaled."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(orders_table.c.client_order_id)
+                .where(orders_table.c.strategy == strategy)
+                .limit(1)
+            ).first()
+        return row is not None
+
     def all_orders(self) -> list[JournalEntry]:
         query = sa.select(orders_table).order_by(
             orders_table.c.trading_day, orders_table.c.client_order_id

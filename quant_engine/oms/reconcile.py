@@ -30,23 +30,37 @@ def reconcile(
     positions_before: Mapping[str, Position] | None = None,
     rules: Mapping[str, SymbolRules] | None = None,
     default_rules: SymbolRules | None = None,
+    open_prices: Mapping[str, Decimal] | None = None,
 ) -> Reconciliation:
     """Compare ``positions`` with ``targets`` and, given ``positions_before``, with the fills.
 
     ``unexplained`` is the change in a position that the day's journaled fills do not account
     for (``None`` without ``positions_before``). Slippage is signed so that a cost is positive:
-    ``(fill - decision) / decision`` in basis points for buys, the negative for sells.
+    ``(fill - decision) / decision`` in basis points for buys, the negative for sells;
+    ``slippage_vs_open_bps`` is the same against ``open_prices`` (the next session's open, the
+    fill the backtest assumes), null where no open is given.
     """
+    open_prices = open_prices or {}
     rules = rules or {}
     default = default_rules or SymbolRules()
     filled: dict[str, Decimal] = {}
     fill_value: dict[str, Decimal] = {}
     slip_cost: dict[str, Decimal] = {}
+    open_value: dict[str, Decimal] = {}
+    open_cost: dict[str, Decimal] = {}
     for entry in orders:
         if entry.filled_quantity == 0 or entry.average_fill_price is None:
             continue
         s = entry.symbol
         filled[s] = filled.get(s, _ZERO) + entry.signed_filled
+        if s in open_prices:
+            sign = 1 if entry.side == "buy" else -1
+            reference = open_prices[s]
+            open_value[s] = open_value.get(s, _ZERO) + entry.filled_quantity * reference
+            open_cost[s] = (
+                open_cost.get(s, _ZERO)
+                + sign * (entry.average_fill_price - reference) * entry.filled_quantity
+            )
         if entry.decision_price is not None:
             notional = entry.filled_quantity * entry.decision_price
             fill_value[s] = fill_value.get(s, _ZERO) + notional
@@ -83,6 +97,9 @@ def reconcile(
                 "slippage_bps": None
                 if cost is None or not notional
                 else float(cost / notional * 10_000),
+                "slippage_vs_open_bps": float(open_cost[symbol] / open_value[symbol] * 10_000)
+                if open_value.get(symbol)
+                else None,
             }
         )
     table = pl.DataFrame(
@@ -100,6 +117,7 @@ def reconcile(
             "unexplained": pl.Float64,
             "slippage_cost": pl.Float64,
             "slippage_bps": pl.Float64,
+            "slippage_vs_open_bps": pl.Float64,
         },
     )
     summary: dict[str, float | int] = {
@@ -109,5 +127,10 @@ def reconcile(
         "n_only_in_targets": int((table["in_targets"] & ~table["at_broker"]).sum()),
         "n_unexplained": int((table["unexplained"].fill_null(0) != 0).sum()),
         "slippage_cost": float(sum(slip_cost.values(), _ZERO)),
+        "slippage_vs_open_bps": float(
+            sum(open_cost.values(), _ZERO) / sum(open_value.values(), _ZERO) * 10_000
+        )
+        if open_value
+        else None,
     }
     return Reconciliation(table=table, summary=summary)

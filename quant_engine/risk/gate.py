@@ -53,7 +53,7 @@ class RiskGate:
         self.name = f"shadow:{broker.name}" if config.shadow_mode else broker.name
         self._now = now
         self._zone = ZoneInfo(config.timezone)
-        self.state = RiskState.load(config.state_path)
+        self.state = RiskState.load(config.state_path, required=config.require_state)
         self._book: VirtualBook | None = None
         if config.shadow_mode and self.state.shadow is not None:
             self._book = VirtualBook.from_dict(self.state.shadow)
@@ -66,6 +66,11 @@ class RiskGate:
         self._n_positions = 0  # symbols with a non-zero effective position
         self._sent: deque[datetime] = deque()
         self._recent: dict[tuple[str, str, Decimal], tuple[datetime, str]] = {}
+        # Orders whose outcome is unknown (a timeout, a 5xx, a duplicate id): they may be live,
+        # so they count toward exposure until a look-up or the open orders show their fate.
+        self._unresolved: dict[str, tuple[str, Decimal]] = {}  # client id -> symbol, signed
+        self._open_ids: set[str] = set()
+        self._previous_close: Decimal | None = None
 
     # --- kill switch ------------------------------------------------------------------------
     @property
@@ -108,6 +113,7 @@ class RiskGate:
             account = self._shadow_book().account(self._prices())
         else:
             account = self.broker.account()
+        self._previous_close = account.previous_close_equity
         self._mark_to_market(account.equity)
         return account
 
@@ -127,6 +133,7 @@ class RiskGate:
     def open_orders(self) -> list[Order]:
         orders = [] if self.config.shadow_mode else self.broker.open_orders()
         pending: dict[str, Decimal] = {}
+        self._open_ids = {o.client_order_id for o in orders}
         for order in orders:
             signed = order.remaining if order.side == "buy" else -order.remaining
             pending[order.symbol] = pending.get(order.symbol, _ZERO) + signed
@@ -137,7 +144,13 @@ class RiskGate:
     def order_by_client_id(self, client_order_id: str) -> Order | None:
         if self.config.shadow_mode:
             return self._shadow_book().orders.get(client_order_id)
-        return self.broker.order_by_client_id(client_order_id)
+        order = self.broker.order_by_client_id(client_order_id)
+        # Its fate is known now: not placed (None), or placed and then in the broker's positions
+        # and open orders, which the snapshot reads again.
+        if self._unresolved.pop(client_order_id, None) is not None:
+            self.positions()
+            self.open_orders()
+        return order
 
     def submit(self, request: OrderRequest) -> Order:
         """Check ``request`` (raising :class:`RiskRejected` with a reason), then send it."""
@@ -166,8 +179,10 @@ class RiskGate:
         else:
             try:
                 order = self.broker.submit(request)
-            except OutcomeUnknown:
-                self._add_exposure(request.symbol, signed)  # it may have been placed
+            except (OutcomeUnknown, DuplicateClientOrderId):
+                # It may have been placed: counted until its fate is known.
+                self._unresolved[request.client_order_id] = (request.symbol, signed)
+                self._add_exposure(request.symbol, signed)
                 raise
             if order.status in ("rejected", "cancelled", "expired"):
                 signed = order.filled_quantity if request.side == "buy" else -order.filled_quantity
@@ -213,15 +228,12 @@ class RiskGate:
                 f"{effective}",
             )
         now = self._now()
-        if cfg.max_orders_per_minute is not None:
-            while self._sent and (now - self._sent[0]).total_seconds() >= 60:
-                self._sent.popleft()
-            if len(self._sent) >= cfg.max_orders_per_minute:
-                raise RiskRejected(
-                    errors.RATE_LIMIT,
-                    f"{len(self._sent)} orders in the last minute, limit "
-                    f"{cfg.max_orders_per_minute}",
-                )
+        self._prune(now)
+        if cfg.max_orders_per_minute is not None and len(self._sent) >= cfg.max_orders_per_minute:
+            raise RiskRejected(
+                errors.RATE_LIMIT,
+                f"{len(self._sent)} orders in the last minute, limit {cfg.max_orders_per_minute}",
+            )
         seen = self._recent.get((symbol, side, quantity))
         if (
             seen is not None
@@ -234,18 +246,8 @@ class RiskGate:
                 f"{cfg.dedup_window_seconds}s",
             )
         quote = self._quotes.get(symbol)
-        if (
-            cfg.max_price_deviation_pct is not None
-            and request.limit_price is not None
-            and quote is not None
-        ):
-            deviation = abs(request.limit_price - quote.price) / quote.price
-            if deviation > cfg.max_price_deviation_pct:
-                raise RiskRejected(
-                    errors.PRICE_DEVIATION,
-                    f"limit {request.limit_price} for {symbol} is {deviation:.2%} from the last "
-                    f"price {quote.price} (limit {cfg.max_price_deviation_pct})",
-                )
+        if cfg.max_price_deviation_pct is not None:
+            self._check_price(request, quote)
         if reducing:
             return
         self._check_symbol_lists(symbol)
@@ -266,6 +268,39 @@ class RiskGate:
                 f"{cfg.max_order_quantity}",
             )
         self._check_values(request, effective)
+
+    def _check_price(self, request: OrderRequest, quote: Quote | None) -> None:
+        """A limit price, or the price a market order was decided at, too far from the last
+        quote (a fat finger, or a market that moved since the decision): refused."""
+        limit = self.config.max_price_deviation_pct
+        assert limit is not None
+        if request.order_type == "limit":
+            price, what = request.limit_price, "limit"
+        else:
+            price, what = request.reference_price, "decision price"
+        if price is None:
+            return
+        if quote is None or quote.price <= 0:
+            raise RiskRejected(
+                errors.PRICE_DEVIATION, f"no last quote to check the price of {request.symbol}"
+            )
+        deviation = abs(price - quote.price) / quote.price
+        if deviation > limit:
+            raise RiskRejected(
+                errors.PRICE_DEVIATION,
+                f"{what} {price} for {request.symbol} is {deviation:.2%} from the last "
+                f"price {quote.price} (limit {limit})",
+            )
+
+    def _prune(self, now: datetime) -> None:
+        """Forget orders older than the rate and duplicate windows."""
+        while self._sent and (now - self._sent[0]).total_seconds() >= 60:
+            self._sent.popleft()
+        window = self.config.dedup_window_seconds
+        for key in [
+            k for k, (at, _) in self._recent.items() if (now - at).total_seconds() >= window
+        ]:
+            del self._recent[key]
 
     def _check_symbol_lists(self, symbol: str) -> None:
         if symbol in self.config.blocked_symbols:
@@ -295,6 +330,12 @@ class RiskGate:
             )
         signed = request.quantity if request.side == "buy" else -request.quantity
         after = effective + signed
+        share_limit = cfg.position_quantity_limits.get(symbol, cfg.max_position_quantity)
+        if share_limit is not None and abs(after) > share_limit:
+            raise RiskRejected(
+                errors.MAX_POSITION_QUANTITY,
+                f"{symbol} would be {after} shares, over the position quantity limit {share_limit}",
+            )
         mark = self._marks.get(symbol, price)
         if cfg.max_position_value is not None and abs(after) * mark > cfg.max_position_value:
             raise RiskRejected(
@@ -322,8 +363,17 @@ class RiskGate:
         state, cfg = self.state, self.config
         changed = False
         if state.trading_day != day:
+            # The baseline is the previous close: the broker's figure, else the last equity seen
+            # before today, so that a loss overnight counts (the first read of a day does not
+            # reset it away).
+            baseline = self._previous_close or (
+                Decimal(state.last_equity) if state.last_equity is not None else equity
+            )
             state.trading_day = day
-            state.day_start_equity = str(equity)
+            state.day_start_equity = str(baseline)
+            changed = True
+        if state.last_equity != str(equity):
+            state.last_equity = str(equity)
             changed = True
         if state.high_water_mark is None or equity > Decimal(state.high_water_mark):
             state.high_water_mark = str(equity)
@@ -369,8 +419,12 @@ class RiskGate:
 
     def _recompute(self) -> None:
         held = self._held or {}
-        symbols = set(held) | set(self._pending)
-        self._effective = {s: held.get(s, _ZERO) + self._pending.get(s, _ZERO) for s in symbols}
+        pending = dict(self._pending)
+        for coid, (symbol, signed) in self._unresolved.items():
+            if coid not in self._open_ids:  # an open one is in the open orders already
+                pending[symbol] = pending.get(symbol, _ZERO) + signed
+        symbols = set(held) | set(pending)
+        self._effective = {s: held.get(s, _ZERO) + pending.get(s, _ZERO) for s in symbols}
         self._gross = sum(
             (abs(q) * self._marks.get(s, _ZERO) for s, q in self._effective.items()), _ZERO
         )

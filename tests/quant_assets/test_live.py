@@ -1,6 +1,7 @@
 """The live rebalance in Dagster: targets, orders (dry-run and paper), reconciliation, the
 sensor's one run per day, and API keys that never reach logs, journal or metadata."""
 
+import contextlib
 import http.server
 import json
 import logging
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
@@ -16,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from quant_assets.defs.live.assets import rebalance, reconciliation, target_portfolio
-from quant_assets.defs.live.jobs import ACCOUNT_TAG
+from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
+from quant_assets.defs.live.schedules import rebalance_fallback_schedule
 from quant_assets.defs.live.sensors import rebalance_failure_alert, rebalance_on_targets
 from quant_assets.resources import PolarsParquetIOManager
 from quant_assets.resources.broker import BrokerResource
@@ -25,6 +28,7 @@ from quant_engine.oms import OrderJournal
 from tests.stand_ins.alpaca_trading import AlpacaTradingStandIn
 from tests.stand_ins.trading_server import LoopbackServer
 
+NEW_YORK = ZoneInfo("America/New_York")
 SYMBOLS = ["AAPL", "MSFT", "SPY", "XOM"]
 DAYS = [datetime(2026, 1, 2) + timedelta(days=i) for i in range(3)]
 CLOSES = {"AAPL": 150.25, "MSFT": 400.10, "SPY": 500.0, "XOM": 110.0}
@@ -71,6 +75,8 @@ def run_live(
     **market: object,
 ):
     market_config = {"config": dict(market)}
+    instance = instance or dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("broker_account", [broker.label])
     return dg.materialize(
         [bars_input, signals_input, target_portfolio, rebalance, reconciliation],
         resources={"broker": broker, "io_manager": PolarsParquetIOManager(base_dir=str(home))},
@@ -81,7 +87,8 @@ def run_live(
                 "signals": market_config,
             }
         },
-        instance=instance or dg.DagsterInstance.ephemeral(),
+        instance=instance,
+        partition_key=broker.label,
     )
 
 
@@ -147,23 +154,73 @@ def test_the_next_day_sells_before_it_buys_and_ends_at_the_new_targets(quant_hom
     assert metadata(next_day, "reconciliation")["n_off_target"] == 0
 
 
-def test_one_materialization_starts_exactly_one_rebalance_run():
-    instance = dg.DagsterInstance.ephemeral()
-    broker = BrokerResource()
+@pytest.fixture
+def stack():
+    with contextlib.ExitStack() as exits:
+        yield exits
+
+
+def _evaluate(instance, definition, cursor=None):
+    from quant_assets.definitions import defs
+
+    repository = defs().get_repository_def()
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        if isinstance(definition, dg.ScheduleDefinition):
+            context = dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=datetime(2026, 1, 5, 20, 0, tzinfo=NEW_YORK),
+                repository_def=repository,
+            )
+            return definition.evaluate_tick(context)
+        return definition.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repository)
+        )
+
+
+def _accounts_file(path: Path, monkeypatch, accounts: dict) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump({"accounts": accounts}))
+    monkeypatch.setenv("QUANT_ACCOUNTS", str(path))
+
+
+def test_one_materialization_starts_exactly_one_rebalance_run_per_account(
+    quant_home, tmp_path, monkeypatch, stack
+):
+    _accounts_file(
+        tmp_path / "accounts.yaml",
+        monkeypatch,
+        {"paper-a": {"kind": "paper"}, "paper-b": {"kind": "paper", "paper_account": "b"}},
+    )
+    instance = stack.enter_context(dg.instance_for_test())
     instance.report_runless_asset_event(
         dg.AssetMaterialization("target_portfolio", metadata={"trading_day": "2026-01-05"})
     )
-    first = rebalance_on_targets.evaluate_tick(
-        dg.build_sensor_context(instance=instance, resources={"broker": broker})
-    )
-    assert [r.run_key for r in first.run_requests] == ["rebalance-paper-paper-2026-01-05"]
-    assert first.run_requests[0].tags[ACCOUNT_TAG] == "paper-paper"
-    second = rebalance_on_targets.evaluate_tick(
-        dg.build_sensor_context(
-            instance=instance, cursor=first.cursor, resources={"broker": broker}
-        )
-    )
-    assert second.run_requests == []
+    first = _evaluate(instance, rebalance_on_targets)
+    assert [r.run_key for r in first.run_requests] == [
+        "rebalance-paper-a-2026-01-05",
+        "rebalance-paper-b-2026-01-05",
+    ]
+    assert [r.partition_key for r in first.run_requests] == ["paper-a", "paper-b"]
+    assert first.run_requests[0].tags[ACCOUNT_TAG] == "paper-a"
+    assert _evaluate(instance, rebalance_on_targets, first.cursor).run_requests == []
+    # The sensor's runs exist: the fallback schedule asks for no second run of the day.
+    from quant_assets.definitions import defs
+
+    job = defs().resolve_job_def("rebalance_job")
+    for request in first.run_requests:
+        instance.create_run_for_job(job, tags=request.tags)
+    assert _evaluate(instance, rebalance_fallback_schedule).run_requests == []
+
+
+def test_the_fallback_schedule_requests_what_the_sensor_did_not(
+    quant_home, tmp_path, monkeypatch, stack
+):
+    _accounts_file(tmp_path / "accounts.yaml", monkeypatch, {"paper-a": {"kind": "paper"}})
+    instance = stack.enter_context(dg.instance_for_test())
+    [request] = _evaluate(instance, rebalance_fallback_schedule).run_requests
+    assert request.partition_key == "paper-a"
+    assert request.tags[DAY_TAG] == "2026-01-05"
 
 
 def test_the_sensor_and_schedule_are_stopped_and_the_job_uses_one_pool():
@@ -202,7 +259,9 @@ def test_api_keys_never_reach_logs_journal_or_dagster_metadata(
     account, server = alpaca_server
     monkeypatch.setenv("APCA_API_KEY_ID", ALPACA_KEY)
     monkeypatch.setenv("APCA_API_SECRET_KEY", ALPACA_SECRET)
-    broker = BrokerResource(kind="alpaca", dry_run=False, alpaca_url_override=server.url)
+    broker = BrokerResource(
+        kind="alpaca", dry_run=False, alpaca_url_override=server.url, order_timing="when_open"
+    )
     instance = dg.DagsterInstance.ephemeral()
     with caplog.at_level(logging.DEBUG):
         result = run_live(tmp_path / "assets", broker, instance)
@@ -251,6 +310,7 @@ def test_a_failed_rebalance_run_is_logged_and_posted_to_the_webhook(
         url = f"http://127.0.0.1:{server.server_port}/alerts"
         broker = BrokerResource(kind="alpaca", dry_run=False, alert_webhook_url=url)
         instance = dg.DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions("broker_account", [broker.label])
         failed = dg.materialize(
             [bars_input, signals_input, target_portfolio, rebalance],
             resources={
@@ -259,6 +319,7 @@ def test_a_failed_rebalance_run_is_logged_and_posted_to_the_webhook(
             },
             instance=instance,
             raise_on_error=False,
+            partition_key=broker.label,
         )
         assert not failed.success
         context = dg.build_run_status_sensor_context(

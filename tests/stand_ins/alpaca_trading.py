@@ -5,7 +5,10 @@ when the market is open, speaks decimals as strings, pages ``GET /v2/orders`` th
 does (``limit`` at most 500, ``after``/``until`` exclusive, ``direction``) and refuses what
 Alpaca refuses: a reused ``client_order_id`` (422 40010001), an opposite-side order while one is
 open on the symbol (403 40310000 wash trade), a buy beyond buying power or a sell beyond the
-shares held (403 40310000). Faults (504, 429, timeouts) are injected through the server.
+shares held (403 40310000). Market-on-open orders (``time_in_force=opg``, market or limit)
+are taken only outside 09:28-19:00 New York time, as Alpaca documents, and wait for
+:meth:`AlpacaTradingStandIn.open_auction`. Faults (504, 429, timeouts) are injected through the
+server.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.stand_ins.trading_server import Fault, Reply, Request
 
@@ -33,6 +37,11 @@ NOT_FOUND = {"code": 40410000, "message": "order not found"}
 UNAUTHORIZED = {"code": 40110000, "message": "request is not authorized"}
 SERVICE_UNAVAILABLE = {"code": 50010000, "message": "service unavailable"}
 RATE_LIMITED = {"code": 42910000, "message": "rate limit exceeded"}
+OPG_REFUSED = {
+    "code": 42210000,
+    "message": "opg orders are only accepted before 9:28am or after 7:00pm ET",
+}
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def text(value: Decimal | None) -> str | None:
@@ -165,6 +174,16 @@ class AlpacaTradingStandIn:
                 created.append(order)
         return created
 
+    def open_auction(self, open_prices: dict[str, Decimal]) -> None:
+        """The opening auction: fill every open OPG order at ``open_prices``, which become the
+        current prices, and open the market."""
+        with self.lock:
+            self.prices.update(open_prices)
+            self.market_open = True
+            for order in self.orders:
+                if order.is_open and order.time_in_force == "opg":
+                    self._fill(order, order.remaining)
+
     def fill_open_orders(self) -> None:
         """Fill every open order in full at the current prices (e.g. after the market opened)."""
         with self.lock:
@@ -228,8 +247,11 @@ class AlpacaTradingStandIn:
             return Reply(422, {"code": 40010001, "message": f"asset {symbol} not found"})
         if side not in ("buy", "sell") or kind not in ("market", "limit"):
             return Reply(422, {"code": 40010001, "message": "invalid side or type"})
-        if tif not in ("day", "gtc", "ioc"):
+        if tif not in ("day", "gtc", "ioc", "opg"):
             return Reply(422, {"code": 40010001, "message": "invalid time_in_force"})
+        local = self.now.astimezone(NEW_YORK).time()
+        if tif == "opg" and "09:28" <= local.strftime("%H:%M") < "19:00":
+            return Reply(422, OPG_REFUSED)
         qty = Decimal(str(body.get("qty", "0")))
         if qty <= 0:
             return Reply(422, {"code": 40010001, "message": "qty must be > 0"})
@@ -283,7 +305,7 @@ class AlpacaTradingStandIn:
             if side == "buy"
             else limit_price <= self.prices[symbol]
         )
-        if self.market_open and marketable:
+        if self.market_open and marketable and tif != "opg":
             share = self.partial_fill.get(symbol, Decimal(1))
             fill = (qty * share).to_integral_value(rounding="ROUND_DOWN") if share < 1 else qty
             if fill > 0:

@@ -7,11 +7,13 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
+from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
 from quant_assets.resources.broker import BrokerResource
 from quant_engine.brokers.quotes import quotes_from_bars
 from quant_engine.oms import Targets, reconcile, targets_from_weights
 from quant_engine.oms.targets import latest_target_portfolio
 from quant_engine.portfolio import ConstructionConfig
+from quant_engine.risk import RiskStateError
 
 POOL = "broker_account"  # dagster.yaml: one rebalance step at a time
 
@@ -64,32 +66,84 @@ def _decision(target_portfolio: pl.DataFrame) -> tuple[date, dict[str, float], d
     return day, weights, prices
 
 
-@dg.asset(group_name="live", kinds={"python"}, pool=POOL)
+ACCOUNTS = dg.DynamicPartitionsDefinition(name="broker_account")  # one per account
+OUTCOME_CHECK = "orders_complete"
+ON_TARGET_CHECK = "on_target"
+
+
+def _claim_run(context: dg.AssetExecutionContext, account: str, day: date) -> None:
+    """Tag this run with its account and day, so that the sensor and the fallback schedule see
+    it (a run launched by hand included) and request no second run of that day."""
+    tags = {ACCOUNT_TAG: account, DAY_TAG: day.isoformat()}
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is not None and any(run.tags.get(k) != v for k, v in tags.items()):
+        context.instance.add_run_tags(context.run_id, tags)
+
+
+def _problems(report, gate, dry_run: bool) -> list[str]:
+    """Why this rebalance did not do its job (an empty list: it did)."""
+    if dry_run:
+        return []
+    problems = []
+    if report.queued:
+        problems.append("market closed and the orders cannot be queued: nothing sent")
+    if report.rejected:
+        problems.append(f"{len(report.rejected)} order(s) rejected: {report.rejected}")
+    if report.unresolved:
+        problems.append(
+            f"{len(report.unresolved)} order(s) with an unknown outcome: {report.unresolved}"
+        )
+    if gate.kill_switch:
+        problems.append(f"kill switch tripped: {gate.state.kill_reason}")
+    not_retried = {s: n for s, n in report.notes.items() if "not retried" in n}
+    if not_retried:
+        problems.append(f"earlier rejections not retried: {not_retried}")
+    return problems
+
+
+@dg.asset(
+    group_name="live",
+    kinds={"python"},
+    pool=POOL,
+    partitions_def=ACCOUNTS,
+    check_specs=[dg.AssetCheckSpec(OUTCOME_CHECK, asset="rebalance", blocking=True)],
+)
 def rebalance(
     context: dg.AssetExecutionContext,
     target_portfolio: pl.DataFrame,
     raw_bars: pl.DataFrame,
     broker: BrokerResource,
-) -> dg.Output[pl.DataFrame]:
-    """Orders that bring the account to the targets: sent (idempotently), or only listed in
-    dry-run. One row per symbol: target, position before, order, its client id and status."""
+):
+    """Orders that bring the account (the partition) to the targets: sent (idempotently), or
+    only listed in dry-run. One row per symbol: target, position before, order, its client id
+    and status. The run fails (its blocking check) on rejections, unknown outcomes, a tripped
+    kill switch or a market that takes no orders."""
+    account = broker.for_account(context.partition_key)
     day, weights, prices = _decision(target_portfolio)
+    _claim_run(context, account.label, day)
     quotes = quotes_from_bars(raw_bars.filter(pl.col("timestamp").dt.date() <= day))
-    session = broker.open(quotes)
+    try:
+        session = account.open(quotes)
+    except RiskStateError as error:
+        raise dg.Failure(f"account {account.label}: nothing sent: {error}") from None
+    context.log.info(
+        f"account {account.label}: {session.endpoint}, "
+        f"{'dry run' if account.dry_run else 'sending orders'}, timing {account.timing}"
+    )
     equity = session.gate.account().equity
     # Weights apply to the equity less the cash the planner holds back for costs, so that a
     # fully invested book is reachable with the cash actually free.
     investable = equity * (1 - session.executor.config.planner.cash_buffer_pct)
     quantities = targets_from_weights(weights, prices, investable, session.rules)
-    if not broker.dry_run:
+    if not account.dry_run:
         quantities, prices = session.journal.freeze_targets(
-            broker.strategy, day, quantities, prices
+            account.strategy, day, quantities, prices
         )
     targets = Targets(day, quantities, prices)
     executor = session.executor
-    report = executor.preview(targets) if broker.dry_run else executor.run(targets)
+    report = executor.preview(targets) if account.dry_run else executor.run(targets)
     entries = {
-        (e.symbol, e.side): e for e in session.journal.orders(broker.strategy, day)
+        (e.symbol, e.side): e for e in session.journal.orders(account.strategy, day)
     }  # the latest attempt per symbol and side
     planned: dict[str, tuple[str, Decimal]] = {}  # symbol -> side, quantity over both phases
     for order in report.planned:
@@ -110,7 +164,7 @@ def rebalance(
                 "side": None if order is None else order[0],
                 "quantity": None if order is None else float(order[1]),
                 "client_order_id": None if entry is None else entry.client_order_id,
-                "status": ("planned" if broker.dry_run else None)
+                "status": ("planned" if account.dry_run else None)
                 if entry is None
                 else entry.status,
                 "note": report.notes.get(symbol),
@@ -132,22 +186,29 @@ def rebalance(
         },
     )
     orders = frame.filter(pl.col("side").is_not_null())
-    if report.rejected:
-        context.log.error(f"{len(report.rejected)} order(s) rejected: {report.rejected}")
+    sent = set(report.sent)
+    filled = [e for e in entries.values() if e.client_order_id in sent and e.status == "filled"]
     context.log.info(
         f"{session.label} {day}: {orders.height} order(s) "
-        f"{'listed (dry run)' if broker.dry_run else 'planned'}, {len(report.sent)} sent"
+        f"{'listed (dry run)' if account.dry_run else 'planned'}, {len(report.sent)} sent"
     )
-    return dg.Output(
+    problems = _problems(report, session.gate, account.dry_run)
+    for problem in problems:
+        context.log.error(f"{session.label} {day}: {problem}")
+    yield dg.Output(
         frame,
         metadata={
             "broker": session.label,
+            "endpoint": session.endpoint,
             "trading_day": str(day),
-            "dry_run": broker.dry_run,
-            "shadow_mode": broker.shadow_mode,
+            "dry_run": account.dry_run,
+            "shadow_mode": account.shadow_mode,
+            "order_timing": account.timing,
             "equity": float(equity),
             "n_orders": orders.height,
             "n_sent": len(report.sent),
+            "n_filled": len(filled),
+            "n_duplicates": len(report.duplicates),
             "n_rejected": len(report.rejected),
             "n_unresolved": len(report.unresolved),
             "n_cancelled": len(report.cancelled),
@@ -157,27 +218,60 @@ def rebalance(
             "rejections": dg.MetadataValue.json(report.rejected),
         },
     )
+    yield dg.AssetCheckResult(
+        check_name=OUTCOME_CHECK,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems) if problems else "every planned order placed",
+        metadata={"problems": dg.MetadataValue.json(problems)},
+    )
 
 
-@dg.asset(group_name="live", kinds={"polars"}, pool=POOL)
+def _open_prices(raw_bars: pl.DataFrame, day: date) -> dict[str, Decimal]:
+    """Each symbol's open of the first session after ``day``: the fill the backtest assumes."""
+    if "open" not in raw_bars.columns:
+        return {}
+    after = raw_bars.filter(pl.col("timestamp").dt.date() > day)
+    if after.is_empty():
+        return {}
+    first = after.filter(pl.col("timestamp").dt.date() == after["timestamp"].dt.date().min())
+    return {s: Decimal(str(p)) for s, p in zip(first["symbol"], first["open"], strict=True)}
+
+
+@dg.asset(
+    group_name="live",
+    kinds={"polars"},
+    pool=POOL,
+    partitions_def=ACCOUNTS,
+    check_specs=[dg.AssetCheckSpec(ON_TARGET_CHECK, asset="reconciliation", blocking=True)],
+)
 def reconciliation(
-    context: dg.AssetExecutionContext, rebalance: pl.DataFrame, broker: BrokerResource
-) -> dg.Output[pl.DataFrame]:
-    """Positions vs targets vs the day's journal, with slippage against the decision price."""
+    context: dg.AssetExecutionContext,
+    rebalance: pl.DataFrame,
+    raw_bars: pl.DataFrame,
+    broker: BrokerResource,
+):
+    """Positions vs targets vs the day's journal, with slippage against the decision price and,
+    once the next session's bars are in, against its open. Its check fails where positions are
+    off target and no order for them is still waiting (market-on-open orders wait for the
+    open: run ``reconcile_job`` after it)."""
+    account = broker.for_account(context.partition_key)
     day = rebalance["trading_day"][0]
-    session = broker.open(None)
+    session = account.open(None)
     positions = session.gate.positions()
     targets = {
         s: Decimal(str(q))
         for s, q in zip(rebalance["symbol"], rebalance["target_quantity"], strict=True)
     }
     before = dict(zip(rebalance["symbol"], rebalance["position_before"], strict=True))
+    journal = session.journal.orders(account.strategy, day)
     result = reconcile(
         targets,
         positions,
-        session.journal.orders(broker.strategy, day),
-        positions_before=None if broker.dry_run else _positions(before),
+        journal,
+        positions_before=None if account.dry_run else _positions(before),
         rules=session.rules,
+        open_prices=_open_prices(raw_bars, day),
     )
     snapshot = pl.DataFrame(
         {
@@ -187,18 +281,31 @@ def reconciliation(
         },
         schema={"symbol": pl.String, "quantity": pl.Float64, "average_price": pl.Float64},
     )
-    off = result.table.filter(~pl.col("within_lot"))
-    if off.height and not broker.dry_run:
-        context.log.warning(f"{off.height} symbol(s) off target after the rebalance")
-    return dg.Output(
+    waiting = sorted({e.symbol for e in journal if not e.is_terminal})
+    off = result.table.filter(~pl.col("within_lot") & ~pl.col("symbol").is_in(waiting))
+    passed = account.dry_run or off.is_empty()
+    if not passed:
+        context.log.error(f"{off.height} symbol(s) off target: {off['symbol'].to_list()}")
+    yield dg.Output(
         result.table.with_columns(pl.lit(day).alias("trading_day")),
         metadata={
             "broker": session.label,
             "trading_day": str(day),
             **{k: v for k, v in result.summary.items()},
+            "n_waiting": len(waiting),
             "positions": _md(snapshot),
             "target_vs_actual": _md(result.table),
         },
+    )
+    yield dg.AssetCheckResult(
+        check_name=ON_TARGET_CHECK,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"off target: {off['symbol'].to_list()}"
+            if not passed
+            else f"on target; {len(waiting)} symbol(s) with orders still working: {waiting}"
+        ),
     )
 
 

@@ -1,11 +1,14 @@
 """Start the rebalance when the day's targets land; alert when a rebalance run fails."""
 
+import contextlib
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from quant_assets.defs.live.jobs import ACCOUNT_TAG, rebalance_job
+from quant_assets.accounts import AccountsError, account_config
+from quant_assets.defs.live.jobs import ACCOUNT_TAG, rebalance_job, reconcile_job
+from quant_assets.defs.live.requests import rebalance_requests
 from quant_assets.resources.broker import BrokerResource
 from quant_engine.oms import WebhookAlerter
 
@@ -27,27 +30,30 @@ def _trading_day(event: dg.EventLogEntry) -> str:
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def rebalance_on_targets(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, broker: BrokerResource
-) -> dg.RunRequest:
-    """One rebalance run per broker account and trading day (the run key makes it once)."""
-    day = _trading_day(asset_event)
-    return dg.RunRequest(
-        run_key=f"rebalance-{broker.label}-{day}",
-        tags={ACCOUNT_TAG: broker.label, "quant/trading_day": day},
-    )
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+) -> list[dg.RunRequest]:
+    """One rebalance run per account of the accounts file and trading day (a day that the
+    fallback schedule or a person already started is not run again)."""
+    return rebalance_requests(context.instance, _trading_day(asset_event))
 
 
 @dg.run_failure_sensor(
     name="rebalance_failure_alert",
-    monitored_jobs=[rebalance_job],
+    monitored_jobs=[rebalance_job, reconcile_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def rebalance_failure_alert(context: dg.RunFailureSensorContext, broker: BrokerResource) -> None:
-    """Log a failed rebalance run, and post it to ``broker.alert_webhook_url`` when set."""
+    """Log a failed rebalance or reconcile run, and post it to the account's
+    ``alert_webhook_url`` (else the bound resource's) when set. Running by default: it only
+    reports, it never trades."""
     run = context.dagster_run
-    detail = f"run {run.run_id} ({run.tags.get(ACCOUNT_TAG, broker.label)}) failed: " + (
+    account = run.tags.get(ACCOUNT_TAG, broker.label)
+    detail = f"run {run.run_id} ({account}) failed: " + (
         context.failure_event.message or "no message"
     )
     context.log.error(detail)
-    if broker.alert_webhook_url:
-        WebhookAlerter(broker.alert_webhook_url).alert("rebalance failed", detail)
+    url = broker.alert_webhook_url
+    with contextlib.suppress(AccountsError):  # not in the file: the bound resource's webhook
+        url = account_config(account).get("alert_webhook_url") or url
+    if url:
+        WebhookAlerter(url).alert("rebalance failed", detail)

@@ -101,9 +101,13 @@ def demo(_: argparse.Namespace) -> int:
             raise_on_error=False,
             partition_key=last_day.isoformat(),
         )
+        account = "paper-paper"  # the label of the paper config above: the job's partition
+        instance.add_dynamic_partitions("broker_account", [account])
         trading = result.success and definitions.resolve_job_def(
             "rebalance_job"
-        ).execute_in_process(instance=instance, run_config=paper, raise_on_error=False)
+        ).execute_in_process(
+            instance=instance, run_config=paper, raise_on_error=False, partition_key=account
+        )
     if not (trading and trading.success):
         print("demo failed: see the run in `quant ui` or the log above", file=sys.stderr)
         return 1
@@ -213,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         sim.add_argument("--profile", action="store_true", help="write profile.pstats")
     doctor = commands.add_parser("doctor", help="check the instance, MLflow, databases, broker")
     doctor.add_argument("--broker", choices=["paper", "alpaca", "ccxt"], help="check this kind")
+    from quant_assets import live_cli
+
+    live_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "live":
+        return live_cli.run(args)
     if args.command == "doctor":
         from quant_assets.doctor import run_doctor
 

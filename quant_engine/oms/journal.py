@@ -30,8 +30,9 @@ JournalStatus = Literal[
     "cancelled",
     "rejected",
     "expired",
+    "superseded",  # a rejected intent an operator released for a new attempt
 ]
-TERMINAL: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "expired"})
+TERMINAL: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "expired", "superseded"})
 # Not known to be at the broker: sending again under the same client order id is safe.
 RESENDABLE: frozenset[str] = frozenset({"intended", "queued", "submitted", "unknown"})
 _FROM_BROKER = {
@@ -335,6 +336,17 @@ class OrderJournal:
             query = query.where(orders_table.c.side == side)
         with self.engine.connect() as conn:
             return [_entry(row) for row in conn.execute(query)]
+
+    def supersede_rejected(self, strategy: str, trading_day: date, reason: str) -> list[str]:
+        """Release the day's rejected intents for one more attempt each (an operator's act,
+        e.g. after a kill-switch reset): they become ``superseded``, and the next run sends a
+        new order under the next attempt's id. Returns their client order ids."""
+        rejected = [
+            e.client_order_id for e in self.orders(strategy, trading_day) if e.status == "rejected"
+        ]
+        for coid in rejected:
+            self.update(coid, "superseded", reason=f"released for retry: {reason}")
+        return rejected
 
     def has_orders(self, strategy: str) -> bool:
         """Whether any order of ``strategy`` was ever journaled."""

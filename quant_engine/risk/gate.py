@@ -79,23 +79,13 @@ class RiskGate:
 
     def trip_kill_switch(self, reason: str) -> None:
         """Trip the kill switch (persisted): from now on only reducing orders pass."""
-        if self.state.kill_switch:
-            return
-        stamp = self._now().isoformat()
-        self.state.kill_switch = True
-        self.state.kill_reason = reason
-        self.state.tripped_at = stamp
-        self.state.events.append(f"{stamp} tripped: {reason}")
-        self._save()
-        log.error("kill switch tripped: %s", reason)
+        if self.state.trip(reason, self._now().isoformat()):
+            self._save()
+            log.error("kill switch tripped: %s", reason)
 
     def reset_kill_switch(self, reason: str) -> None:
         """Reset the kill switch by hand (``reason`` is kept in the state's events)."""
-        stamp = self._now().isoformat()
-        self.state.kill_switch = False
-        self.state.kill_reason = ""
-        self.state.tripped_at = None
-        self.state.events.append(f"{stamp} reset: {reason}")
+        self.state.reset(reason, self._now().isoformat())
         self._save()
         log.warning("kill switch reset: %s", reason)
 

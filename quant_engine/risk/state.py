@@ -57,6 +57,19 @@ class RiskState:
     def save(self, path: str | os.PathLike[str]) -> None:
         write_json(path, asdict(self))
 
+    def trip(self, reason: str, at: str) -> bool:
+        """Trip the kill switch (``at``: ISO time); False where it was tripped already."""
+        if self.kill_switch:
+            return False
+        self.kill_switch, self.kill_reason, self.tripped_at = True, reason, at
+        self.events.append(f"{at} tripped: {reason}")
+        return True
+
+    def reset(self, reason: str, at: str) -> None:
+        """Reset the kill switch by hand (``reason`` is kept in the events)."""
+        self.kill_switch, self.kill_reason, self.tripped_at = False, "", None
+        self.events.append(f"{at} reset: {reason}")
+
 
 def initialise_risk_state(
     path: str | os.PathLike[str], *, by: str, reason: str, at: str

@@ -72,6 +72,7 @@ def run_live(
     home: Path,
     broker: BrokerResource,
     instance: dg.DagsterInstance | None = None,
+    raise_on_error: bool = True,
     **market: object,
 ):
     market_config = {"config": dict(market)}
@@ -89,6 +90,7 @@ def run_live(
         },
         instance=instance,
         partition_key=broker.label,
+        raise_on_error=raise_on_error,
     )
 
 

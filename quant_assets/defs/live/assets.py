@@ -106,6 +106,7 @@ def _problems(report, gate, dry_run: bool) -> list[str]:
     kinds={"python"},
     pool=POOL,
     partitions_def=ACCOUNTS,
+    ins={"raw_bars": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
     check_specs=[dg.AssetCheckSpec(OUTCOME_CHECK, asset="rebalance", blocking=True)],
 )
 def rebalance(
@@ -243,6 +244,10 @@ def _open_prices(raw_bars: pl.DataFrame, day: date) -> dict[str, Decimal]:
     kinds={"polars"},
     pool=POOL,
     partitions_def=ACCOUNTS,
+    ins={
+        "rebalance": dg.AssetIn(),
+        "raw_bars": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+    },
     check_specs=[dg.AssetCheckSpec(ON_TARGET_CHECK, asset="reconciliation", blocking=True)],
 )
 def reconciliation(

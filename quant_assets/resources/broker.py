@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -64,6 +64,7 @@ class BrokerResource(dg.ConfigurableResource):
     kind: Literal["paper", "alpaca", "ccxt"] = "paper"
     dry_run: bool = True
     strategy: str = "daily"  # the journal's key (accounts from the file: their name)
+    universe: list[str] | None = None  # the target symbols this account trades (None: all)
     database: str = ""  # journal (and paper account) database URL; default SQLite in QUANT_HOME
     state_dir: str = ""  # risk state directory; default QUANT_HOME/live
     # paper
@@ -83,6 +84,7 @@ class BrokerResource(dg.ConfigurableResource):
     ccxt_quote_currency: str = "USDT"
     ccxt_key_env: str = "CCXT_API_KEY"
     ccxt_secret_env: str = "CCXT_SECRET"
+    ccxt_options: dict[str, Any] | None = None  # exchange options passed to ccxt
     # order management. order_timing "default": what the backtest assumes, the next open:
     # market-on-open orders for Alpaca, orders while the clock says open for the others.
     order_timing: Literal["default", "when_open", "market_on_open"] = "default"
@@ -268,6 +270,7 @@ class BrokerResource(dg.ConfigurableResource):
             api_url=self.ccxt_api_url or None,
             quote_currency=self.ccxt_quote_currency,
             symbols=symbols,
+            options=dict(self.ccxt_options or {}),
         )
         return CcxtBroker(make_exchange(config, key, secret), config)
 

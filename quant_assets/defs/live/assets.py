@@ -11,6 +11,7 @@ from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
 from quant_assets.resources.broker import BrokerResource
 from quant_engine.brokers.quotes import quotes_from_bars
 from quant_engine.oms import Targets, reconcile, targets_from_weights
+from quant_engine.oms.executor import RebalanceReport
 from quant_engine.oms.targets import latest_target_portfolio
 from quant_engine.portfolio import ConstructionConfig
 from quant_engine.risk import RiskStateError
@@ -120,6 +121,9 @@ def rebalance(
     and status. The run fails (its blocking check) on rejections, unknown outcomes, a tripped
     kill switch or a market that takes no orders."""
     account = broker.for_account(context.partition_key)
+    if account.universe is not None:  # this account's slice of the book
+        target_portfolio = target_portfolio.filter(pl.col("symbol").is_in(account.universe))
+        raw_bars = raw_bars.filter(pl.col("symbol").is_in(account.universe))
     day, weights, prices = _decision(target_portfolio)
     _claim_run(context, account.label, day)
     quotes = quotes_from_bars(raw_bars.filter(pl.col("timestamp").dt.date() <= day))
@@ -263,6 +267,8 @@ def reconciliation(
     account = broker.for_account(context.partition_key)
     day = rebalance["trading_day"][0]
     session = account.open(None)
+    if not account.dry_run:  # the fills since the rebalance (e.g. at the open) into the journal
+        session.executor.resolve(day, RebalanceReport(day, session.label, dry_run=False))
     positions = session.gate.positions()
     targets = {
         s: Decimal(str(q))

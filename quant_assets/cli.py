@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -149,9 +150,7 @@ def ui(args: argparse.Namespace) -> int:
     ]
     mlflow = [
         str(bin_dir / "mlflow"),
-        "ui",
-        "--backend-store-uri",
-        MlflowResource().uri(),
+        "ui",  # the store's URI (a password in production) goes by environment, not argv
         "--host",
         args.host,
         "--port",
@@ -162,7 +161,11 @@ def ui(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # stop the servers on `kill` too, not only Ctrl-C
     # Runs launched from this Dagster UI link their MLflow runs to this MLflow UI.
     use_mlflow_ui(f"http://{args.host}:{args.mlflow_port}")
-    processes = [subprocess.Popen(cmd, cwd=PROJECT_ROOT) for cmd in (dagster, mlflow)]
+    mlflow_env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": MlflowResource().uri()}
+    processes = [
+        subprocess.Popen(dagster, cwd=PROJECT_ROOT),
+        subprocess.Popen(mlflow, cwd=PROJECT_ROOT, env=mlflow_env),
+    ]
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}", flush=True)
     print(f"MLflow UI:  http://{args.host}:{args.mlflow_port}", flush=True)
     print(f"state in {home.root}; Ctrl-C stops both", flush=True)

@@ -75,6 +75,7 @@ class BrokerResource(dg.ConfigurableResource):
     # alpaca (keys from the environment only)
     alpaca_live: bool = False
     alpaca_url_override: str = ""
+    alpaca_timeout_seconds: float = 10.0  # per HTTP request
     alpaca_key_env: str = "APCA_API_KEY_ID"
     alpaca_secret_env: str = "APCA_API_SECRET_KEY"
     # ccxt (keys from the environment only)
@@ -258,7 +259,9 @@ class BrokerResource(dg.ConfigurableResource):
 
             key, secret = self._keys(self.alpaca_key_env, self.alpaca_secret_env)
             config = AlpacaConfig(
-                live=self.alpaca_live, url_override=self.alpaca_url_override or None
+                live=self.alpaca_live,
+                url_override=self.alpaca_url_override or None,
+                timeout_seconds=self.alpaca_timeout_seconds,
             )
             return AlpacaBroker(config, api_key=key, secret_key=secret)
         from quant_engine.brokers.ccxt import CcxtBroker, CcxtConfig, make_exchange

@@ -4,10 +4,12 @@ the sensor and the fallback schedule switched on; the day's targets land in the 
 
 Exactly one rebalance run per account; the Alpaca orders arrive as market-on-open orders, the
 crypto orders fill at once; a rerun sends nothing; after the open the reconciliation reports
-the slippage against the open price."""
+the slippage against the open price. A rebalance SIGKILLed after its third order does not lock
+the account: the next run completes within minutes and sends no duplicate."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,13 +26,14 @@ import pytest
 import yaml
 from dagster_graphql import DagsterGraphQLClient
 
+from quant_assets.defs.live.watchdog import _worker_pid
 from quant_engine.data.store import BarStore
 from tests.conftest import REPO_ROOT
 from tests.quant_assets.test_cli import _free_port, _wait_for
 from tests.quant_engine.brokers.conftest import BINANCE_SPOT_OPTIONS
-from tests.stand_ins.alpaca_trading import AlpacaTradingStandIn
+from tests.stand_ins.alpaca_trading import ORDERS, AlpacaTradingStandIn
 from tests.stand_ins.binance_spot import BinanceSpotStandIn, usdt_markets
-from tests.stand_ins.trading_server import LoopbackServer
+from tests.stand_ins.trading_server import Fault, LoopbackServer
 
 ALPACA_KEY, ALPACA_SECRET = "PKDAEMONKEY0000000042", "alpaca-daemon-secret-42"
 BINANCE_KEY, BINANCE_SECRET = "binance-daemon-key-42", "binance-daemon-secret-42"
@@ -91,10 +94,60 @@ def _materialization(instance: dg.DagsterInstance, run_id: str, asset: str) -> d
     raise AssertionError(f"no {asset} materialization in run {run_id}")
 
 
-def test_the_daemon_rebalances_each_configured_account_once(tmp_path: Path, monkeypatch):
+@contextlib.contextmanager
+def _daemon(tmp_path: Path, monkeypatch, home: Path, accounts: dict):
+    """``dagster dev`` (webserver and daemon) on the accounts, with the keys in its environment;
+    yields a GraphQL client and the instance."""
+    (home / "accounts.yaml").write_text(yaml.safe_dump({"accounts": accounts}))
+    env = {
+        **os.environ,
+        "QUANT_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "APCA_API_KEY_ID": ALPACA_KEY,
+        "APCA_API_SECRET_KEY": ALPACA_SECRET,
+        "CCXT_API_KEY": BINANCE_KEY,
+        "CCXT_SECRET": BINANCE_SECRET,
+    }
+    env.pop("QUANT_ACCOUNTS", None)
+    for key in ("QUANT_HOME", "DAGSTER_HOME"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("QUANT_ACCOUNTS", raising=False)
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: quant_assets.definitions\n"
+        f"      location_name: quant_assets\n      working_directory: {REPO_ROOT}\n"
+    )
+    port = _free_port()
+    dagster = Path(sys.executable).parent / "dagster"
+    process = subprocess.Popen(
+        [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/server_info", process)
+        with dg.DagsterInstance.get() as instance:
+            yield DagsterGraphQLClient("127.0.0.1", port_number=port), instance
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     (home / "dagster").mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    return home
+
+
+def test_the_daemon_rebalances_each_configured_account_once(tmp_path: Path, monkeypatch):
+    home = _home(tmp_path)
     assets = home / "assets"
     store = BarStore(assets / "raw_bars.parquet")
     history = [DAY - timedelta(days=d) for d in (3, 2, 1)] + [DAY]  # a weekend in between
@@ -143,89 +196,117 @@ def test_the_daemon_rebalances_each_configured_account_once(tmp_path: Path, monk
                 "fill_timeout_seconds": 1.0,
             },
         }
-        (home / "accounts.yaml").write_text(yaml.safe_dump({"accounts": accounts}))
-        env = {
-            **os.environ,
-            "QUANT_HOME": str(home),
-            "DAGSTER_HOME": str(home / "dagster"),
-            "APCA_API_KEY_ID": ALPACA_KEY,
-            "APCA_API_SECRET_KEY": ALPACA_SECRET,
-            "CCXT_API_KEY": BINANCE_KEY,
-            "CCXT_SECRET": BINANCE_SECRET,
-        }
-        env.pop("QUANT_ACCOUNTS", None)
-        for key in ("QUANT_HOME", "DAGSTER_HOME"):
-            monkeypatch.setenv(key, env[key])
-        monkeypatch.delenv("QUANT_ACCOUNTS", raising=False)
-        workspace = tmp_path / "workspace.yaml"
-        workspace.write_text(
-            "load_from:\n  - python_module:\n      module_name: quant_assets.definitions\n"
-            f"      location_name: quant_assets\n      working_directory: {REPO_ROOT}\n"
-        )
-        port = _free_port()
-        dagster = Path(sys.executable).parent / "dagster"
-        process = subprocess.Popen(
-            [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            _wait_for(f"http://127.0.0.1:{port}/server_info", process)
-            client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        with _daemon(tmp_path, monkeypatch, home, accounts) as (client, instance):
             _start(client, "sensor", "rebalance_on_targets")
             _start(client, "schedule", "rebalance_fallback_schedule")
-            with dg.DagsterInstance.get() as instance:
-                instance.report_runless_asset_event(
-                    dg.AssetMaterialization("target_portfolio", metadata={"trading_day": str(DAY)})
-                )
-                runs = _wait_done(instance, "rebalance_job", 2)
-                time.sleep(40)  # a few more sensor ticks: still one run per account
-                runs = _wait_done(instance, "rebalance_job", 2)
-                assert sorted(r.tags["quant/broker_account"] for r in runs) == [
-                    "alpaca",
-                    "binance",
-                ]
-                assert all(r.is_success for r in runs), [(r.run_id, r.status) for r in runs]
-                by_account = {r.tags["quant/broker_account"]: r for r in runs}
-                sent = _materialization(instance, by_account["alpaca"].run_id, "rebalance")
-                assert sent["n_sent"] == 2 and sent["order_timing"] == "market_on_open"
-                assert {o.time_in_force for o in alpaca.orders} == {"opg"}
-                assert all(o.is_open for o in alpaca.orders)  # waiting for the auction
-                crypto = _materialization(instance, by_account["binance"].run_id, "rebalance")
-                assert crypto["n_sent"] == 2 and crypto["n_filled"] == 2
-                assert binance.total("BTC") > 0 and binance.total("ETH") > 0
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization("target_portfolio", metadata={"trading_day": str(DAY)})
+            )
+            runs = _wait_done(instance, "rebalance_job", 2)
+            time.sleep(40)  # a few more sensor ticks: still one run per account
+            runs = _wait_done(instance, "rebalance_job", 2)
+            assert sorted(r.tags["quant/broker_account"] for r in runs) == [
+                "alpaca",
+                "binance",
+            ]
+            assert all(r.is_success for r in runs), [(r.run_id, r.status) for r in runs]
+            by_account = {r.tags["quant/broker_account"]: r for r in runs}
+            sent = _materialization(instance, by_account["alpaca"].run_id, "rebalance")
+            assert sent["n_sent"] == 2 and sent["order_timing"] == "market_on_open"
+            assert {o.time_in_force for o in alpaca.orders} == {"opg"}
+            assert all(o.is_open for o in alpaca.orders)  # waiting for the auction
+            crypto = _materialization(instance, by_account["binance"].run_id, "rebalance")
+            assert crypto["n_sent"] == 2 and crypto["n_filled"] == 2
+            assert binance.total("BTC") > 0 and binance.total("ETH") > 0
 
-                # The open: the auction fills the OPG orders; the day's bars arrive.
-                alpaca.now = datetime(2026, 1, 6, 14, 30, tzinfo=UTC)
-                alpaca.open_auction({s: Decimal(str(OPENS[s])) for s in ("AAPL", "MSFT")})
-                store.write(_bars(DAY + timedelta(days=1), OPENS), days=[DAY + timedelta(1)])
-                reconcile = client.submit_job_execution(
-                    "reconcile_job",
-                    repository_location_name="quant_assets",
-                    tags={"dagster/partition": "alpaca"},
-                )
-                [done] = [
-                    r for r in _wait_done(instance, "reconcile_job", 1) if r.run_id == reconcile
-                ]
-                assert done.is_success
-                report = _materialization(instance, reconcile, "reconciliation")
-                assert report["n_off_target"] == 0 and report["n_waiting"] == 0
-                assert report["slippage_vs_open_bps"] == pytest.approx(0.0, abs=1e-6)
+            # The open: the auction fills the OPG orders; the day's bars arrive.
+            alpaca.now = datetime(2026, 1, 6, 14, 30, tzinfo=UTC)
+            alpaca.open_auction({s: Decimal(str(OPENS[s])) for s in ("AAPL", "MSFT")})
+            store.write(_bars(DAY + timedelta(days=1), OPENS), days=[DAY + timedelta(1)])
+            reconcile = client.submit_job_execution(
+                "reconcile_job",
+                repository_location_name="quant_assets",
+                tags={"dagster/partition": "alpaca"},
+            )
+            [done] = [r for r in _wait_done(instance, "reconcile_job", 1) if r.run_id == reconcile]
+            assert done.is_success
+            report = _materialization(instance, reconcile, "reconciliation")
+            assert report["n_off_target"] == 0 and report["n_waiting"] == 0
+            assert report["slippage_vs_open_bps"] == pytest.approx(0.0, abs=1e-6)
 
-                rerun = client.submit_job_execution(
-                    "rebalance_job",
-                    repository_location_name="quant_assets",
-                    tags={"dagster/partition": "alpaca"},
-                )
-                _wait_done(instance, "rebalance_job", 3)
-                assert _materialization(instance, rerun, "rebalance")["n_sent"] == 0
-                assert len({o.client_order_id for o in alpaca.orders}) == len(alpaca.orders)
-        finally:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            rerun = client.submit_job_execution(
+                "rebalance_job",
+                repository_location_name="quant_assets",
+                tags={"dagster/partition": "alpaca"},
+            )
+            _wait_done(instance, "rebalance_job", 3)
+            assert _materialization(instance, rerun, "rebalance")["n_sent"] == 0
+            assert len({o.client_order_id for o in alpaca.orders}) == len(alpaca.orders)
+
+
+def test_a_rebalance_killed_after_its_third_order_does_not_lock_the_account(
+    tmp_path: Path, monkeypatch
+):
+    symbols = {"AAPL": 150.0, "MSFT": 400.0, "SPY": 500.0, "XOM": 110.0}
+    home = _home(tmp_path)
+    store = BarStore(home / "assets" / "raw_bars.parquet")
+    store.write(_bars(DAY, symbols), days=[DAY])
+    pl.DataFrame(
+        {
+            "trading_day": [DAY] * 4,
+            "symbol": list(symbols),
+            "weight": [0.2] * 4,
+            "price": list(symbols.values()),
+        }
+    ).write_parquet(home / "assets" / "target_portfolio.parquet")
+    alpaca = AlpacaTradingStandIn(
+        ALPACA_KEY,
+        ALPACA_SECRET,
+        prices={s: Decimal(str(p)) for s, p in symbols.items()},
+        cash=Decimal(100_000),
+    )
+    with LoopbackServer(alpaca) as server:
+        # The fourth order lands, and its answer never comes: the run is killed meanwhile.
+        server.inject(ORDERS, Fault(), Fault(), Fault(), Fault(after_accept=True, delay=900))
+        accounts = {
+            "alpaca": {
+                "kind": "alpaca",
+                "dry_run": False,
+                "alpaca_url_override": server.url,
+                "alpaca_timeout_seconds": 900.0,
+                "order_timing": "when_open",
+                "fill_timeout_seconds": 1.0,
+            }
+        }
+        with _daemon(tmp_path, monkeypatch, home, accounts) as (client, instance):
+            instance.add_dynamic_partitions("broker_account", ["alpaca"])
+            first = client.submit_job_execution(
+                "rebalance_job",
+                repository_location_name="quant_assets",
+                tags={"dagster/partition": "alpaca"},
+            )
+            deadline = time.monotonic() + 600
+            while len(alpaca.orders) < 4 and time.monotonic() < deadline:
+                time.sleep(1)
+            assert len(alpaca.orders) == 4, "the run did not reach its fourth order"
+            pid = _worker_pid(instance, first)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            second = client.submit_job_execution(
+                "rebalance_job",
+                repository_location_name="quant_assets",
+                tags={"dagster/partition": "alpaca"},
+            )
+            while time.monotonic() < killed_at + 600:
+                run = instance.get_run_by_id(second)
+                if run is not None and run.is_finished:
+                    break
+                time.sleep(2)
+            recovered = time.monotonic() - killed_at
+            assert instance.get_run_by_id(first).status == dg.DagsterRunStatus.FAILURE
+            assert instance.get_run_by_id(second).is_success
+            assert recovered < 300, f"the account was held {recovered:.0f}s"
+            ids = [o.client_order_id for o in alpaca.orders]
+            assert len(ids) == len(set(ids)) == 4  # the fourth was looked up, not resent
+            assert _materialization(instance, second, "rebalance")["n_sent"] == 0

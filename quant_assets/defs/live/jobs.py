@@ -11,6 +11,9 @@ rebalance_job = dg.define_asset_job(
     description="Bring one broker account (the partition) to target_portfolio (dry-run unless "
     "configured), then reconcile positions, targets and the order journal.",
     tags={"quant/workload": "trading"},
+    # One process per run: its steps run one at a time anyway (the pool), and a crash of that
+    # process is what the watchdog detects and releases.
+    executor_def=dg.in_process_executor,
 )
 
 reconcile_job = dg.define_asset_job(
@@ -19,4 +22,5 @@ reconcile_job = dg.define_asset_job(
     description="Reconcile one broker account after the open: its market-on-open fills, "
     "positions against targets, slippage against the open.",
     tags={"quant/workload": "trading"},
+    executor_def=dg.in_process_executor,
 )

@@ -8,6 +8,7 @@ import dagster as dg
 
 from quant_assets.accounts import AccountsError, account_config
 from quant_assets.defs.live.jobs import ACCOUNT_TAG, rebalance_job, reconcile_job
+from quant_assets.defs.live.operator import live_control_job
 from quant_assets.defs.live.requests import rebalance_requests
 from quant_assets.resources.broker import BrokerResource
 from quant_engine.oms import WebhookAlerter
@@ -39,11 +40,11 @@ def rebalance_on_targets(
 
 @dg.run_failure_sensor(
     name="rebalance_failure_alert",
-    monitored_jobs=[rebalance_job, reconcile_job],
+    monitored_jobs=[rebalance_job, reconcile_job, live_control_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def rebalance_failure_alert(context: dg.RunFailureSensorContext, broker: BrokerResource) -> None:
-    """Log a failed rebalance or reconcile run, and post it to the account's
+    """Log a failed rebalance, reconcile or operator run, and post it to the account's
     ``alert_webhook_url`` (else the bound resource's) when set. Running by default: it only
     reports, it never trades."""
     run = context.dagster_run

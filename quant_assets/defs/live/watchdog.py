@@ -52,7 +52,8 @@ def _alive(pid: int) -> bool:
 
 
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Fail the started trading runs whose worker process is gone; free their slots."""
+    """Fail the started trading runs whose worker process is gone and free their slots, and
+    those of ended trading runs still holding any."""
     released = []
     runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], job_name=None))
     for run in runs:
@@ -66,6 +67,15 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(run.run_id)
+    # Runs that ended (failed from outside, e.g. by the code server that saw its worker die)
+    # but still hold pool slots: freed at once, not after run monitoring's next pass.
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        for run_id in storage.get_concurrency_run_ids():
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.is_finished and run.job_name in WATCHED_JOBS:
+                storage.free_concurrency_slots_for_run(run_id)
+                released.append(run_id)
     return released
 
 

@@ -77,6 +77,11 @@ def load_accounts(path: Path | None = None) -> dict[str, dict[str, Any]]:
         fields = dict(fields or {})
         if "account" in fields:
             raise AccountsError(f"accounts file {path}: account {name}: 'account' is its name")
+        if "live" in fields:  # the account's switch to real money, in the kind's own field
+            kind = fields.get("kind", "paper")
+            if kind == "paper":
+                raise AccountsError(f"accounts file {path}: account {name}: paper is never live")
+            fields[f"{kind}_live"] = fields.pop("live")
         fields = {"account": name, "strategy": name, **fields}
         try:
             BrokerResource(**fields)

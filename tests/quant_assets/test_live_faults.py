@@ -56,6 +56,7 @@ FAULTS = {
     ),
     "422-duplicate-without-order": ([Fault(status=422, payload=DUPLICATE)], True, False),
     "market-closed": ([], False, False),
+    "partial-fill": ([], True, True),  # half of AAPL fills; the rest keeps working
 }
 
 
@@ -73,6 +74,7 @@ def test_each_fault_is_counted_and_every_bad_outcome_alerts(
         prices={s: Decimal(str(p)) for s, p in CLOSES.items()},
         cash=Decimal(100_000),
         market_open=market_open,
+        partial_fill={"AAPL": Decimal("0.5")} if name == "partial-fill" else {},
     )
     with LoopbackServer(account) as server:
         server.inject(alpaca_trading.ORDERS, *faults)
@@ -109,6 +111,13 @@ def test_each_fault_is_counted_and_every_bad_outcome_alerts(
             rebalance_failure_alert(context, broker=broker)
             [alert] = [a for a in received if a["subject"] == "rebalance failed"]
             assert alert["subject"] == "rebalance failed" and result.run_id in alert["detail"]
+        elif name == "partial-fill":
+            [check] = [e for e in result.asset_materializations_for_node("reconciliation")]
+            done = {k: v.value for k, v in check.metadata.items()}
+            assert meta["n_filled"] == 1 and done["n_waiting"] == 1 and received == []
+            [aapl] = [e for e in journal if e.symbol == "AAPL"]
+            final = OrderJournal(broker.database_url()).get(aapl.client_order_id)
+            assert final.status == "partially_filled" and final.filled_quantity > 0
         else:
             assert meta["n_filled"] == 2 and received == []
     if name == "market-closed":

@@ -48,11 +48,21 @@ def _materialize_all_through_the_webserver(
         "resources": {"market_data": {"config": SMALL_MARKET}},
     }
     # raw_bars is partitioned by day: the history is in the bar store, the run takes the last day.
+    # The rebalance and its reconciliation are partitioned by broker account: their own runs.
+    from quant_assets.definitions import defs
+
+    per_account = {"rebalance", "reconciliation"}
+    selection = [
+        key.to_user_string()
+        for key in defs().resolve_all_asset_keys()
+        if key.to_user_string() not in per_account
+    ]
     run_id = client.submit_job_execution(
         "__ASSET_JOB",
         repository_location_name="quant_assets",
         run_config=run_config,
         tags={"dagster/partition": last_day.isoformat()},
+        asset_selection=selection,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -233,6 +233,11 @@ def test_the_sensor_and_schedule_are_stopped_and_the_job_uses_one_pool():
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     schedule = definitions.resolve_schedule_def("rebalance_fallback_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    # The two that only report and release run by default, as the README says.
+    for name in ("rebalance_failure_alert", "trading_run_watchdog"):
+        assert definitions.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    after_open = definitions.resolve_schedule_def("reconcile_after_open_schedule")
+    assert after_open.default_status == dg.DefaultScheduleStatus.STOPPED
     job = definitions.resolve_job_def("rebalance_job")
     pools = {node.definition.pool for node in job.graph.node_dict.values()}
     assert pools == {"broker_account"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -95,6 +96,7 @@ class AlpacaConfig:
     timeout_seconds: float = 10.0  # per HTTP request; alpaca-py itself has none
     retry_attempts: int = 3  # the client's own retries on 429 and 504
     retry_wait_seconds: float = 3.0
+    max_retry_after_seconds: float = 60.0  # the longest Retry-After (429, 503) honoured
 
     def __post_init__(self) -> None:
         if self.timeout_seconds <= 0:
@@ -104,16 +106,26 @@ class AlpacaConfig:
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request a timeout where the caller set none."""
+    """Gives every request a timeout where the caller set none, and waits out a 429's or 503's
+    ``Retry-After`` (up to ``max_wait`` seconds) before the client's own retry."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, max_wait: float = 60.0) -> None:
         super().__init__()
         self._timeout = timeout
+        self._max_wait = max_wait
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        if response.status_code in (429, 503):
+            try:
+                wait = float(response.headers.get("Retry-After", ""))
+            except ValueError:
+                wait = 0.0  # absent, or an HTTP date: the client's own wait applies
+            if wait > 0:
+                time.sleep(min(wait, self._max_wait))
+        return response
 
 
 def trading_client(config: AlpacaConfig, api_key: str, secret_key: str) -> TradingClient:
@@ -130,7 +142,7 @@ def trading_client(config: AlpacaConfig, api_key: str, secret_key: str) -> Tradi
     # TradingClient's constructor does not pass the options through, and sets no timeout.
     client._retry = config.retry_attempts
     client._retry_wait = config.retry_wait_seconds  # type: ignore[assignment]
-    adapter = _TimeoutAdapter(config.timeout_seconds)
+    adapter = _TimeoutAdapter(config.timeout_seconds, config.max_retry_after_seconds)
     client._session.mount("http://", adapter)
     client._session.mount("https://", adapter)
     return client

@@ -436,8 +436,9 @@ def gateway_timeout(*, after_accept: bool) -> Fault:
     return Fault(status=504, payload=SERVICE_UNAVAILABLE, after_accept=after_accept)
 
 
-def rate_limited(*, after_accept: bool = False) -> Fault:
-    return Fault(status=429, payload=RATE_LIMITED, after_accept=after_accept)
+def rate_limited(*, after_accept: bool = False, retry_after: float | None = None) -> Fault:
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+    return Fault(status=429, payload=RATE_LIMITED, after_accept=after_accept, headers=headers)
 
 
 def no_answer(seconds: float, *, after_accept: bool = True) -> Fault:

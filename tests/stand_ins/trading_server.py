@@ -50,6 +50,7 @@ class Fault:
     payload: Any = None
     after_accept: bool = False  # let the application change its state first
     delay: float = 0.0  # seconds to wait before answering (beyond the client timeout: a timeout)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After
 
 
 class Application(Protocol):
@@ -130,7 +131,7 @@ class LoopbackServer:
             time.sleep(fault.delay)
         if fault.status is None:
             return reply if reply is not None else self.app.handle(request)
-        return Reply(fault.status, fault.payload)
+        return Reply(fault.status, fault.payload, dict(fault.headers))
 
 
 class _Server(ThreadingHTTPServer):

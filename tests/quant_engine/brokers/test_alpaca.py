@@ -7,6 +7,7 @@ sent twice, none lost) and the broker must say what is known of it.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from decimal import Decimal
 
@@ -289,3 +290,14 @@ def test_keys_never_appear_in_logs_errors_or_reprs(
     for text in texts:
         assert ALPACA_KEY not in text
         assert ALPACA_SECRET not in text
+
+
+def test_a_429_retry_after_is_waited_out_before_the_retry(alpaca_account, alpaca_server):
+    broker = AlpacaBroker(
+        alpaca_config(alpaca_server), api_key=ALPACA_KEY, secret_key=ALPACA_SECRET
+    )
+    alpaca_server.inject(ORDERS, rate_limited(retry_after=1.5))
+    started = time.monotonic()
+    order = broker.submit(OrderRequest("ra-1", "AAPL", "buy", Decimal(1)))
+    assert order.status == "filled" and len(alpaca_account.orders_with_client_id("ra-1")) == 1
+    assert time.monotonic() - started >= 1.5  # the server's wait, not the client's 0.01 s

@@ -44,6 +44,9 @@ class MarketDataResource(dg.ConfigurableResource):
     symbols: list[str] = Field(default_factory=list)  # empty: the source's whole universe
     calendar: str = ""  # exchange_calendars code, "24/7" or "24/5"; empty: the source's default
     corporate_actions: str = ""  # CSV/Parquet of (symbol, ex_date, split_ratio, dividend)
+    # A symbol the source does not return for a run's days: "fail" raw_bars' missing_symbols
+    # check (nothing is written), "keep" its stored bars, or "drop" them from those days.
+    missing_symbols: Literal["fail", "keep", "drop"] = "fail"
     # source="directory": per-symbol CSV/Parquet files
     directory: str = ""
     # source="synthetic"

@@ -86,8 +86,8 @@ def test_unexplained_jump_fails_its_check_and_skips_downstream(quant_home, tmp_p
     examples = checks["unexplained_jumps"].metadata["examples"].value
     assert "JUMP" in examples and "2024-01-03" in examples
     assert [name for name, check in checks.items() if not check.passed] == ["unexplained_jumps"]
-    assert _materialized(result) == {"raw_bars"}
-    assert not (quant_home / "assets" / "features.parquet").exists()
+    assert _materialized(result) == set()  # a failed blocking check: not materialized
+    assert _files(quant_home / "assets") == []  # and nothing stored
 
 
 def test_a_corporate_action_on_file_explains_the_jump_and_adjusts_downstream(quant_home, tmp_path):

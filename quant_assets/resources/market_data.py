@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -49,6 +50,10 @@ class MarketDataResource(dg.ConfigurableResource):
     missing_symbols: Literal["fail", "keep", "drop"] = "fail"
     # source="directory": per-symbol CSV/Parquet files
     directory: str = ""
+    timestamp_format: str = ""  # e.g. "%m/%d/%Y"; empty: ISO 8601, YYYYMMDD or epoch numbers
+    columns: dict[str, str] = Field(default_factory=dict)  # file column -> canonical name
+    adj_close: Literal["drop", "adjust"] = "drop"  # an Adj Close column: dropped (logged) or
+    # used to adjust open/high/low/close (volume divided by the same factor)
     # source="synthetic"
     n_symbols: int = SyntheticMarketConfig.n_symbols
     n_days: int = SyntheticMarketConfig.n_days
@@ -104,7 +109,13 @@ class MarketDataResource(dg.ConfigurableResource):
         if self.source == "directory":
             if not self.directory:
                 raise ValueError("market_data.directory must be set when source='directory'")
-            config = DirectorySourceConfig(self.directory, calendar=self.calendar_name())
+            config = DirectorySourceConfig(
+                Path(self.directory),
+                calendar=self.calendar_name(),
+                timestamp_format=self.timestamp_format or None,
+                columns=dict(self.columns),
+                adj_close=self.adj_close,
+            )
             return DirectorySource(config)
         if self.source == "databento":
             from quant_engine.data.sources.databento import DatabentoConfig, DatabentoSource

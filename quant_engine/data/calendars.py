@@ -92,6 +92,11 @@ class TradingCalendar:
             "early_close",
         )
 
+    @property
+    def timezone(self) -> str:
+        """The exchange's time zone (``UTC`` for ``24/7`` and ``24/5``)."""
+        return str(_exchange_calendar(self.name).tz)
+
     def session_days(self, start: date, end: date) -> list[date]:
         """The session days with ``start <= day < end``."""
         return self.sessions(start, end)["day"].to_list()

@@ -124,7 +124,12 @@ def fetch_range(
     if config.missing_symbols != "fail" and not missing.passed:
         names = missing.rows["symbol"].to_list()
         if config.missing_symbols == "keep":
-            kept = stored.filter(pl.col("symbol").is_in(names)).select(bars.columns)
+            days = [pl.col("symbol"), bar_day().alias("_day")]
+            kept = (
+                stored.with_columns(bar_day().alias("_day"))
+                .join(bars.select(days), on=["symbol", "_day"], how="anti")
+                .select(bars.columns)
+            )
             bars = pl.concat([bars, kept]).sort("symbol", "timestamp")
         missing = Finding(missing.check, missing.rows.clear())
     findings = check_range(bars, start, end, calendar, config, history, actions)

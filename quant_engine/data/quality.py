@@ -191,18 +191,21 @@ def missing_symbols(
     stored: pl.DataFrame,
     has_sessions: bool,
 ) -> Finding:
-    """Symbols that would disappear: requested ones the source returned no bar for (in a
-    range with sessions), and symbols stored on the range's days that the source no longer
-    returns. One row per symbol with the reason and the number of stored bars at stake."""
+    """Bars that would disappear: requested symbols the source returned no bar for (in a
+    range with sessions), and stored bars of the range's days whose (symbol, day) the source no
+    longer returns. One row per symbol with the reason and the number of stored bars at stake."""
     got = set(bars["symbol"].unique().to_list())
-    counts = dict(stored.group_by("symbol").len().iter_rows()) if stored.height else {}
-    rows = []
-    for symbol in sorted(set(requested or ()) - got) if has_sessions else []:
-        rows.append((symbol, "requested, but the source returned no bars", counts.get(symbol, 0)))
-    for symbol in sorted(set(counts) - got - set(requested or ())):
-        rows.append((symbol, "stored on these days, but not returned", counts[symbol]))
+    keys = [pl.col("symbol"), bar_day().alias("day")]
+    lost = stored.select(keys).join(bars.select(keys), on=["symbol", "day"], how="anti")
+    counts = dict(lost.group_by("symbol").len().iter_rows())
+    rows = [
+        (symbol, "requested, but the source returned no bars", counts.pop(symbol, 0))
+        for symbol in (sorted(set(requested or ()) - got) if has_sessions else [])
+    ]
+    rows += [(symbol, "stored on these days, but not returned", n) for symbol, n in counts.items()]
     schema = {"symbol": pl.String, "reason": pl.String, "stored_bars": pl.Int64}
-    return Finding("missing_symbols", pl.DataFrame(rows, schema=schema, orient="row").sort("symbol"))
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return Finding("missing_symbols", frame.sort("symbol"))
 
 
 def short_histories(bars: pl.DataFrame, min_bars: int) -> Finding:

@@ -200,9 +200,9 @@ def test_a_second_writer_waits_for_the_lock_then_fails_clearly(tmp_path: Path):
     bars = source.fetch(None, date(2016, 1, 4), date(2016, 1, 6))
     store = BarStore(tmp_path / "bars")
     impatient = BarStore(BarStoreConfig(tmp_path / "bars", lock_timeout_s=0.2))
-    with store.lock():
-        with pytest.raises(StoreLockedError, match=rf"pid {os.getpid()} has been writing it"):
-            impatient.write(bars)
+    locked = pytest.raises(StoreLockedError, match=rf"pid {os.getpid()} has been writing it")
+    with store.lock(), locked:
+        impatient.write(bars)
     assert store.days() == []
     impatient.write(bars)
     assert len(store.days()) == 2

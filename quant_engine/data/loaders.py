@@ -29,7 +29,14 @@ from typing import Literal
 
 import polars as pl
 
-from quant_engine.data.schema import BAR_COLUMNS, PRICE_COLUMNS, ROW, BarValidationError
+from quant_engine.data.schema import (
+    BAR_COLUMNS,
+    BAR_SCHEMA,
+    PRICE_COLUMNS,
+    ROW,
+    SOURCE,
+    BarValidationError,
+)
 from quant_engine.data.schema import validate_bars as _validate
 
 log = logging.getLogger(__name__)
@@ -81,9 +88,7 @@ def _read(path: Path) -> pl.DataFrame:
         if path.stat().st_size == 0:
             raise BarValidationError(str(path), "file is empty")
         if path.suffix.lower() == ".csv":
-            frame = pl.read_csv(path, infer_schema=False)
-            blank = pl.all_horizontal(pl.all().str.strip_chars().replace("", None).is_null())
-            return frame.filter(~blank) if frame.width else frame  # blank lines are skipped
+            return pl.read_csv(path, infer_schema=False)
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -123,23 +128,34 @@ def _strip(column: pl.Series) -> pl.Series:
     return column.str.strip_chars().replace("", None) if column.dtype == pl.String else column
 
 
-def _fail(source: str, column: str, values: pl.Series, bad: pl.Series, problem: str) -> None:
+@dataclass(frozen=True)
+class _Where:
+    """Where each row of a batch of files came from: its file and its row in that file."""
+
+    paths: list[str]
+    files: pl.Series  # index into paths
+    rows: pl.Series  # 1-based data row in its file
+
+
+def _fail(source: _Where, column: str, values: pl.Series, bad: pl.Series, problem: str) -> None:
+    """Raise for the first row marked ``bad``, naming its file, row, column and value."""
     if bad.any():
-        index = bad.arg_true()
-        value = values[int(index[0])]
+        first = int(bad.arg_true()[0])
+        value = values[first]
         if isinstance(value, pl.Series):
             value = value.to_list()
+        file = source.files[first]
         raise BarValidationError(
-            source,
+            source.paths[file],
             problem.replace("{value}", repr(value)),
-            row=int(index[0]) + 1,
+            row=int(source.rows[first]),
             column=column,
             value=value,
-            more=len(index) - 1,
+            more=int((bad & (source.files == file)).sum()) - 1,
         )
 
 
-def _parse_strings(values: pl.Series, source: str, layout: FileLayout) -> pl.Series:
+def _parse_strings(values: pl.Series, source: _Where, layout: FileLayout) -> pl.Series:
     """Timestamps from text: the user's format, or one of the formats in TRIED."""
     present = values.is_not_null()
     if layout.timestamp_format:
@@ -176,7 +192,7 @@ def _parse_strings(values: pl.Series, source: str, layout: FileLayout) -> pl.Ser
         "timestamp",
         values,
         present & ~values.str.contains(pattern).fill_null(True),
-        f"value {{value}} is not a timestamp in the file's format ({name}, as in row 1;"
+        f"value {{value}} is not a timestamp in the file's format ({name}, as in its first row;"
         f" tried {TRIED})",
     )
     if fmt == "epoch":
@@ -206,7 +222,7 @@ def _parse_strings(values: pl.Series, source: str, layout: FileLayout) -> pl.Ser
     return parsed
 
 
-def _parse_epoch(numbers: pl.Series, original: pl.Series, source: str) -> pl.Series:
+def _parse_epoch(numbers: pl.Series, original: pl.Series, source: _Where) -> pl.Series:
     digits = numbers.abs().cast(pl.String).str.len_chars()
     units = {_EPOCH_UNITS.get(d) for d in digits.drop_nulls().unique().to_list()}
     if None in units or len(units) > 1:
@@ -224,7 +240,7 @@ def _parse_epoch(numbers: pl.Series, original: pl.Series, source: str) -> pl.Ser
     return micros.cast(pl.Datetime("us", "UTC"))
 
 
-def _parse_timestamps(column: pl.Series, source: str, layout: FileLayout) -> pl.Series:
+def _parse_timestamps(column: pl.Series, source: _Where, layout: FileLayout) -> pl.Series:
     """UTC timestamps; daily bars (``session_timezone``) labelled by their session date."""
     values = _strip(column)
     dtype = values.dtype
@@ -263,7 +279,7 @@ def _parse_timestamps(column: pl.Series, source: str, layout: FileLayout) -> pl.
     return parsed.dt.replace_time_zone("UTC") if naive else parsed.dt.convert_time_zone("UTC")
 
 
-def _parse_numbers(column: pl.Series, source: str) -> pl.Series:
+def _parse_numbers(column: pl.Series, source: _Where) -> pl.Series:
     name = column.name
     values = _strip(column)
     dtype = values.dtype
@@ -289,13 +305,13 @@ def _parse_numbers(column: pl.Series, source: str) -> pl.Series:
     return values  # not reached
 
 
-def _coerce(raw: pl.DataFrame, source: str, layout: FileLayout) -> pl.DataFrame:
+def _coerce(raw: pl.DataFrame, source: _Where, layout: FileLayout) -> pl.DataFrame:
     """Cast file columns to the schema, naming the first value that does not parse."""
     numbers = [c for c in (*PRICE_COLUMNS, "volume", ADJ_CLOSE) if c in raw.columns]
     frame = raw.with_columns(
         _parse_timestamps(raw["timestamp"], source, layout).alias("timestamp"),
         *(_parse_numbers(raw[c], source).alias(c) for c in numbers),
-    ).with_row_index(ROW, offset=1)
+    )
     if ADJ_CLOSE in frame.columns:
         factor = pl.col(ADJ_CLOSE) / pl.col("close")
         frame = frame.with_columns(
@@ -304,12 +320,8 @@ def _coerce(raw: pl.DataFrame, source: str, layout: FileLayout) -> pl.DataFrame:
     return frame
 
 
-def load_bar_file(
-    path: str | Path, symbol: str | None = None, layout: FileLayout | None = None
-) -> pl.DataFrame:
-    """Load and validate one symbol's bar file."""
-    path = Path(path)
-    layout = layout or FileLayout()
+def _prepare(path: Path, layout: FileLayout) -> pl.DataFrame:
+    """One file's columns under canonical names, checked for presence and rows."""
     original = _read(path)
     raw = _rename(original, str(path), layout)
     missing = [c for c in FILE_COLUMNS if c not in raw.columns]
@@ -320,9 +332,124 @@ def load_bar_file(
         )
     if raw.height == 0:
         raise BarValidationError(str(path), "file is empty (no data rows)")
-    frame = _coerce(raw, str(path), layout)
-    frame = frame.with_columns(pl.lit(symbol or path.stem).alias("symbol"))
-    return _validate(frame, source=str(path))
+    return raw
+
+
+def _timestamp_kind(value: object) -> str:
+    """The shape of a file's first timestamp, so that files alike are parsed as one."""
+    if not isinstance(value, str):
+        return type(value).__name__
+    shape = re.sub(r"\d", "0", value.strip())
+    return shape + ("+tz" if re.search(r"(Z|[+-]\d{2}(:?\d{2})?)$", value.strip()) else "")
+
+
+def _scan_csv_files(paths: list[Path], layout: FileLayout) -> pl.DataFrame | None:
+    """CSV files sharing one header, read in one scan (None: read them one by one, for the
+    per-file errors). Adds the file index (``_source``, in ``paths``) and the row in the file."""
+    try:
+        if any(p.stat().st_size == 0 for p in paths):
+            return None
+        raw = pl.scan_csv(
+            [str(p) for p in paths], infer_schema=False, include_file_paths="_path"
+        ).collect()
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    if raw["_path"].n_unique() < len(paths):
+        return None  # a file without rows
+    index = {str(p): k for k, p in enumerate(paths)}
+    source = pl.col("_path").replace_strict(index, return_dtype=pl.Int64)
+    raw = raw.with_columns(source.alias(SOURCE)).drop("_path")
+    renamed = _rename(raw.drop(SOURCE), f"{paths[0]} and {len(paths) - 1} more file(s)", layout)
+    if any(c not in renamed.columns for c in FILE_COLUMNS):
+        return None
+    rows = pl.int_range(1, pl.len() + 1).over(SOURCE).alias(ROW)
+    return renamed.with_columns(raw[SOURCE]).with_columns(rows)
+
+
+def _units(files: Mapping[str, Path], layout: FileLayout) -> list[tuple[pl.DataFrame, bool]]:
+    """The files' raw rows under canonical names, with ``symbol``, ``_source`` and ``_row``:
+    CSV files with the same header in one frame each, every other file alone."""
+    paths = [Path(p) for p in files.values()]
+    symbols = list(files)
+    headers: dict[bytes, list[int]] = {}
+    alone = []
+    for k, path in enumerate(paths):
+        if path.suffix.lower() == ".csv":
+            try:
+                with open(path, "rb") as handle:
+                    headers.setdefault(handle.readline(), []).append(k)
+                continue
+            except OSError:
+                pass
+        alone.append(k)
+    units = []
+    for indices in headers.values():
+        scanned = _scan_csv_files([paths[k] for k in indices], layout) if len(indices) > 1 else None
+        if scanned is None:
+            alone += indices
+            continue
+        to_file = pl.col(SOURCE).replace_strict(dict(enumerate(indices)), return_dtype=pl.Int64)
+        units.append((scanned.with_columns(to_file.alias(SOURCE)), True))
+    for k in sorted(alone):
+        raw = _prepare(paths[k], layout)
+        units.append(
+            (
+                raw.with_columns(pl.lit(k, dtype=pl.Int64).alias(SOURCE)).with_row_index(
+                    ROW, offset=1
+                ),
+                paths[k].suffix.lower() == ".csv",
+            )
+        )
+    return [
+        (
+            unit.with_columns(
+                pl.col(SOURCE).replace_strict(dict(enumerate(symbols))).alias("symbol")
+            ),
+            csv,
+        )
+        for unit, csv in units
+    ]
+
+
+def load_bar_files(files: Mapping[str, Path], layout: FileLayout | None = None) -> pl.DataFrame:
+    """Load and validate the bar files of ``files`` (symbol -> path) as one canonical frame.
+
+    CSV files with one header are read in one scan, and files alike (same columns, same shape
+    of timestamps) are parsed in one pass; any bad value is one :class:`BarValidationError`
+    naming its file, row, column and value.
+    """
+    layout = layout or FileLayout()
+    paths = [str(path) for path in files.values()]
+    groups: dict[tuple, list[pl.DataFrame]] = {}
+    for unit, csv in _units(files, layout):
+        if csv:  # blank lines of a CSV file are skipped
+            columns = [c for c in unit.columns if c not in ("symbol", SOURCE, ROW)]
+            blank = pl.all_horizontal(pl.col(columns).str.strip_chars().replace("", None).is_null())
+            unit = unit.filter(~blank)
+        stamp = pl.col("timestamp")
+        if unit.schema["timestamp"] == pl.String:
+            stamp = stamp.str.strip_chars().replace("", None)
+        firsts = unit.group_by(SOURCE).agg(stamp.drop_nulls().first().alias("first"))
+        kinds = {k: _timestamp_kind(v) for k, v in firsts.iter_rows()}
+        parts = unit.with_columns(
+            pl.col(SOURCE).replace_strict(kinds, return_dtype=pl.String).alias("_kind")
+        ).partition_by("_kind", as_dict=True, include_key=False)
+        for (kind,), part in parts.items():
+            groups.setdefault((tuple(part.schema.items()), kind), []).append(part)
+    batches = [pl.concat(frames).sort(SOURCE, ROW) for frames in groups.values()]
+    coerced = [_coerce(b, _Where(paths, b[SOURCE], b[ROW]), layout) for b in batches]
+    if not coerced:
+        return pl.DataFrame(schema=BAR_SCHEMA)
+    frame = pl.concat(coerced, how="diagonal_relaxed")
+    return _validate(frame, source="bars", sources=paths)
+
+
+def load_bar_file(
+    path: str | Path, symbol: str | None = None, layout: FileLayout | None = None
+) -> pl.DataFrame:
+    """Load and validate one symbol's bar file."""
+    path = Path(path)
+    return load_bar_files({symbol or path.stem: path}, layout)
 
 
 def bar_files(directory: str | Path) -> dict[str, Path]:
@@ -345,5 +472,4 @@ def load_bar_directory(directory: str | Path, layout: FileLayout | None = None) 
     files = bar_files(directory)
     if not files:
         raise BarValidationError(str(directory), "contains no .csv or .parquet bar files")
-    frames = [load_bar_file(path, symbol, layout) for symbol, path in files.items()]
-    return pl.concat(frames).sort("symbol", "timestamp")
+    return load_bar_files(files, layout)

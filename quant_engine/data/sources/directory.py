@@ -1,10 +1,11 @@
 """A directory of per-symbol CSV / Parquet bar files as a bar source.
 
-Files are loaded one by one with :func:`quant_engine.data.loaders.load_bar_file` (one reader, so
-CSV and Parquet follow the same rules), and any problem is one error naming the file, row,
-column and value. Daily bars are labelled by their session date in the calendar's time zone.
-Requested symbols must be plain names (no path separators); a requested symbol without a file
-is logged and left out (the ingest's ``missing_symbols`` check decides what that means).
+Files are loaded with :func:`quant_engine.data.loaders.load_bar_files` (one reader, so CSV and
+Parquet follow the same rules; files alike are parsed in one pass), and any problem is one
+error naming the file, row, column and value. Daily bars are labelled by their session date in
+the calendar's time zone. Requested symbols must be plain names (no path separators); a
+requested symbol without a file is logged and left out (the ingest's ``missing_symbols`` check
+decides what that means).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from typing import Literal
 import polars as pl
 
 from quant_engine.data.calendars import calendar_for
-from quant_engine.data.loaders import FileLayout, bar_files, check_symbol, load_bar_file
-from quant_engine.data.schema import BAR_SCHEMA
+from quant_engine.data.loaders import FileLayout, bar_files, check_symbol, load_bar_files
 from quant_engine.data.sources.base import Timeframe
 from quant_engine.data.sources.frames import note_missing
 from quant_engine.data.store import bar_day
@@ -78,9 +78,5 @@ class DirectorySource:
             wanted = [check_symbol(s) for s in symbols]
             note_missing(f"{self.name} {self.config.directory}", wanted, files)
             files = {s: files[s] for s in wanted if s in files}
-        layout = self.config.layout()
-        frames = [load_bar_file(path, symbol, layout) for symbol, path in files.items()]
-        if not frames:
-            return pl.DataFrame(schema=BAR_SCHEMA)
-        bars = pl.concat(frames).sort("symbol", "timestamp")
+        bars = load_bar_files(files, self.config.layout())
         return bars.filter(bar_day().is_between(start, end, closed="left"))

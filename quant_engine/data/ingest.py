@@ -146,8 +146,8 @@ def ingest(
     actions: pl.DataFrame | None = None,
 ) -> IngestResult:
     """Fetch, check and commit sessions ``start <= day < end`` (one partition per session;
-    a session without bars is stored empty), all days in one commit. The stored days before
-    ``start`` are the checks' context.
+    a session without bars is stored empty), all days and ``actions`` (when given) in one
+    commit. The stored days before ``start`` are the checks' context.
 
     When a check fails nothing is written: the findings tell the caller what and where.
     """
@@ -156,5 +156,5 @@ def ingest(
     stored = store.read(start, end)
     result = fetch_range(source, start, end, config, symbols, actions, history, stored)
     if result.passed:
-        store.write(result.bars, days=result.sessions)
+        store.write(result.bars, days=result.sessions, actions=actions)
     return result

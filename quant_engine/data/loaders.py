@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 FILE_COLUMNS = [c for c in BAR_COLUMNS if c != "symbol"]
 SUFFIXES = (".csv", ".parquet")  # matched case-insensitively
 ALIASES = {"date": "timestamp", "datetime": "timestamp", "time": "timestamp"}
-ADJ_CLOSE = "adj close"
-ADJ_ALIASES = {"adj close", "adjclose", "adjusted close"}
+ADJ_CLOSE = "adj_close"
+ADJ_ALIASES = {"adjclose", "adjustedclose"}
 TRIED = "ISO 8601 date or datetime, YYYYMMDD, epoch s/ms/us/ns"
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 _ISO_DATETIME = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?"
@@ -96,8 +96,8 @@ def _read(path: Path) -> pl.DataFrame:
 
 
 def _key(name: str) -> str:
-    """A column name compared case-, space- and punctuation-insensitively (BOM dropped)."""
-    return " ".join(re.sub(r"[._\-]", " ", name.lstrip("\ufeff").lower()).split())
+    """A column name compared ignoring case, spaces, dots, dashes and underscores (and a BOM)."""
+    return re.sub(r"[\s._\-]", "", name.lstrip("\ufeff").lower())
 
 
 def _rename(raw: pl.DataFrame, source: str, layout: FileLayout) -> pl.DataFrame:

@@ -455,3 +455,9 @@ def test_two_concurrent_raw_bars_runs_never_interleave(quant_home, tmp_path):
     assert [w.wait(timeout=300) for w in writers] == [0, 0]
     assert set(store.read()["volume"].unique().to_list()) <= {1e5 + 1, 1e5 + 2}
     assert not [p for p in quant_home.rglob("*") if p.name.endswith((".tmp", ".building"))]
+
+
+def test_every_raw_bars_check_is_blocking_and_described():
+    specs = defs().resolve_assets_def("raw_bars").check_specs
+    assert {s.name for s in specs} >= {"missing_symbols", "calendar_gaps", "unexplained_jumps"}
+    assert all(s.blocking and s.description and len(s.description) > 20 for s in specs)

@@ -206,3 +206,16 @@ def test_a_second_writer_waits_for_the_lock_then_fails_clearly(tmp_path: Path):
     assert store.days() == []
     impatient.write(bars)
     assert len(store.days()) == 2
+
+
+def test_a_store_in_the_older_plain_folder_layout_keeps_its_days_on_the_next_write(tmp_path):
+    source = SyntheticSource(SyntheticMarketConfig(n_symbols=2, n_days=70, seed=1))
+    root = tmp_path / "bars"
+    root.mkdir()
+    first = date(2016, 1, 4)
+    source.fetch(None, first, first + timedelta(days=1)).write_parquet(root / f"{first}.parquet")
+    store = BarStore(root)
+    assert store.days() == [first]
+    store.write(source.fetch(None, date(2016, 1, 5), date(2016, 1, 6)))
+    assert root.is_symlink() and store.days() == [first, date(2016, 1, 5)]
+    assert store.read().equals(source.fetch(None, first, date(2016, 1, 6)))

@@ -55,16 +55,15 @@ class _BarStoreIOManager(dg.IOManager):
     def __init__(self, base: Path) -> None:
         self.base = base
 
-    def _store(self, key: dg.AssetKey) -> BarStore:
+    def store(self, key: dg.AssetKey) -> BarStore:
+        """The store of asset ``key`` (raw_bars reads what it would replace from it)."""
         return BarStore(self.base.joinpath(*key.path[:-1], f"{key.path[-1]}.parquet"))
 
     def handle_output(self, context: dg.OutputContext, obj: IngestedBars) -> None:
         if not isinstance(obj, IngestedBars):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected IngestedBars")
-        store = self._store(context.asset_key)
-        if obj.actions is not None:
-            store.write_actions(obj.actions)
-        paths = store.write(obj.bars, days=obj.days)
+        store = self.store(context.asset_key)
+        paths = store.write(obj.bars, days=obj.days, actions=obj.actions)  # one commit
         days = store.days()
         symbols = store.scan().select(pl.col("symbol").n_unique()).collect().item()
         context.add_output_metadata(
@@ -79,7 +78,7 @@ class _BarStoreIOManager(dg.IOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        store = self._store(context.asset_key)
+        store = self.store(context.asset_key)
         start = end = None
         if context.has_asset_partitions:
             window = context.asset_partitions_time_window
@@ -97,7 +96,8 @@ class _BarStoreIOManager(dg.IOManager):
 class BarStoreIOManager(dg.ConfigurableIOManagerFactory):
     """Daily-partitioned bars as ``<base_dir>/<asset>.parquet/<YYYY-MM-DD>.parquet``.
 
-    Writes each partition day atomically (see :class:`quant_engine.data.store.BarStore`);
+    Commits a run's partition days (and its corporate actions) at once, one writer at a time
+    (see :class:`quant_engine.data.store.BarStore`);
     a downstream asset reads every stored day of its upstream window in one lazy scan, split-
     and dividend-adjusted when corporate actions were stored with the bars.
     """

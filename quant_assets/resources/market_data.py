@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -44,8 +45,15 @@ class MarketDataResource(dg.ConfigurableResource):
     symbols: list[str] = Field(default_factory=list)  # empty: the source's whole universe
     calendar: str = ""  # exchange_calendars code, "24/7" or "24/5"; empty: the source's default
     corporate_actions: str = ""  # CSV/Parquet of (symbol, ex_date, split_ratio, dividend)
+    # A symbol the source does not return for a run's days: "fail" raw_bars' missing_symbols
+    # check (nothing is written), "keep" its stored bars, or "drop" them from those days.
+    missing_symbols: Literal["fail", "keep", "drop"] = "fail"
     # source="directory": per-symbol CSV/Parquet files
     directory: str = ""
+    timestamp_format: str = ""  # e.g. "%m/%d/%Y"; empty: ISO 8601, YYYYMMDD or epoch numbers
+    columns: dict[str, str] = Field(default_factory=dict)  # file column -> canonical name
+    adj_close: Literal["drop", "adjust"] = "drop"  # an Adj Close column: dropped (logged) or
+    # used to adjust open/high/low/close (volume divided by the same factor)
     # source="synthetic"
     n_symbols: int = SyntheticMarketConfig.n_symbols
     n_days: int = SyntheticMarketConfig.n_days
@@ -101,7 +109,13 @@ class MarketDataResource(dg.ConfigurableResource):
         if self.source == "directory":
             if not self.directory:
                 raise ValueError("market_data.directory must be set when source='directory'")
-            config = DirectorySourceConfig(self.directory, calendar=self.calendar_name())
+            config = DirectorySourceConfig(
+                Path(self.directory),
+                calendar=self.calendar_name(),
+                timestamp_format=self.timestamp_format or None,
+                columns=dict(self.columns),
+                adj_close=self.adj_close,
+            )
             return DirectorySource(config)
         if self.source == "databento":
             from quant_engine.data.sources.databento import DatabentoConfig, DatabentoSource

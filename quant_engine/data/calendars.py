@@ -18,7 +18,7 @@ import polars as pl
 
 CRYPTO = "24/7"
 BUSINESS_DAYS = "24/5"  # weekdays, no holidays: the synthetic market's calendar
-FIRST_DAY = "2000-01-01"  # earliest session the calendars are built for
+FIRST_DAY = "1990-01-01"  # earliest session the calendars are built for (if the package allows)
 SESSION_SCHEMA = {
     "day": pl.Date(),
     "open": pl.Datetime("us", "UTC"),
@@ -37,12 +37,24 @@ def _exchange_calendar(name: str) -> xcals.ExchangeCalendar:
         with warnings.catch_warnings():
             # exchange_calendars 4.13 reads Series.values, which pandas 3.1 deprecates.
             warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
-            return xcals.get_calendar(name, start=FIRST_DAY)
+            try:
+                return xcals.get_calendar(name, start=FIRST_DAY)
+            except ValueError:  # a calendar that cannot go back that far starts at its bound
+                bound = type(xcals.get_calendar(name)).bound_min()
+                return xcals.get_calendar(name, start=bound)
     except xcals.errors.InvalidCalendarName as exc:
         raise CalendarError(
             f"unknown trading calendar {name!r} (use an exchange_calendars code such as"
             f" 'XNYS', or '{CRYPTO}' for crypto, '{BUSINESS_DAYS}' for plain weekdays)"
         ) from exc
+
+
+def _covered_from(name: str) -> date:
+    """The first day the calendar was evaluated from (its first session may come later)."""
+    cal = _exchange_calendar(name)
+    bound = cal.bound_min()
+    first_day = date.fromisoformat(FIRST_DAY)
+    return max(first_day, bound.date()) if bound is not None else first_day
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,8 @@ class TradingCalendar:
         last = end - timedelta(days=1)
         if last < start:
             return pl.DataFrame(schema=SESSION_SCHEMA)
-        first_ok, last_ok = cal.first_session.date(), cal.last_session.date()
-        if start < first_ok or last > last_ok:
+        first_ok, last_ok = _covered_from(self.name), cal.last_session.date()
+        if start < min(first_ok, cal.first_session.date()) or last > last_ok:
             raise CalendarError(
                 f"calendar {self.name!r} covers {first_ok} to {last_ok}; asked for"
                 f" {start} to {last}"
@@ -79,6 +91,11 @@ class TradingCalendar:
             *(pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") for c in utc),
             "early_close",
         )
+
+    @property
+    def timezone(self) -> str:
+        """The exchange's time zone (``UTC`` for ``24/7`` and ``24/5``)."""
+        return str(_exchange_calendar(self.name).tz)
 
     def session_days(self, start: date, end: date) -> list[date]:
         """The session days with ``start <= day < end``."""

@@ -146,22 +146,66 @@ def stale_symbols(bars: pl.DataFrame, max_flat_bars: int = 5) -> Finding:
     return Finding("stale_symbols", rows)
 
 
+SPLIT_RATIOS: tuple[float, ...] = (2.0, 3.0, 1.5, 4.0, 5.0, 7.0, 10.0)  # and their inverses
+
+
+def _split_ratio_names() -> dict[float, str]:
+    names = {}
+    for ratio in SPLIT_RATIOS:
+        new, old = (3, 2) if ratio == 1.5 else (int(ratio), 1)
+        names[1 / ratio] = f"{new}:{old} split"
+        names[ratio] = f"1:{new} reverse split" if old == 1 else f"{old}:{new} reverse split"
+    return names
+
+
 def unexplained_jumps(
-    bars: pl.DataFrame, max_abs_return: float, actions: pl.DataFrame | None = None
+    bars: pl.DataFrame,
+    max_abs_return: float,
+    actions: pl.DataFrame | None = None,
+    split_tolerance: float = 0.03,
 ) -> Finding:
-    """Close-to-close moves beyond ``max_abs_return`` once ``actions`` (splits, dividends)
-    are adjusted for: a 4-for-1 split with its action on file is no jump; without it, it is."""
+    """Close-to-close moves that ``actions`` (splits, dividends) do not explain: beyond
+    ``max_abs_return``, or within ``split_tolerance`` (relative) of a common split ratio
+    (2, 3, 3/2, 4, 5, 7, 10 or an inverse), whatever the threshold: 100 -> 50.5 is a 2:1
+    split on an up day. A 4-for-1 split with its action on file is no jump; without it, it is.
+    A ``looks_like`` column names the split ratio a move is close to."""
     adjusted = adjusted_only(bars, actions) if actions is not None else bars
+    ratio = pl.col("close") / pl.col("prev_close")
+    looks_like = pl.lit(None, dtype=pl.String)
+    for value, name in sorted(_split_ratio_names().items(), reverse=True):
+        near = ((ratio / value) - 1).abs() <= split_tolerance
+        looks_like = pl.when(near).then(pl.lit(name)).otherwise(looks_like)
     rows = (
         adjusted.sort(KEYS)
-        .with_columns(
-            pl.col("close").shift(1).over("symbol").alias("prev_close"),
-            (pl.col("close") / pl.col("close").shift(1) - 1).over("symbol").alias("ret"),
-        )
-        .filter(pl.col("ret").abs() > max_abs_return)
-        .select("symbol", "timestamp", "prev_close", "close", "ret")
+        .with_columns(pl.col("close").shift(1).over("symbol").alias("prev_close"))
+        .with_columns((ratio - 1).alias("ret"), looks_like.alias("looks_like"))
+        .filter((pl.col("ret").abs() > max_abs_return) | pl.col("looks_like").is_not_null())
+        .select("symbol", "timestamp", "prev_close", "close", "ret", "looks_like")
     )
     return Finding("unexplained_jumps", rows)
+
+
+def missing_symbols(
+    bars: pl.DataFrame,
+    requested: list[str] | None,
+    stored: pl.DataFrame,
+    has_sessions: bool,
+) -> Finding:
+    """Bars that would disappear: requested symbols the source returned no bar for (in a
+    range with sessions), and stored bars of the range's days whose (symbol, day) the source no
+    longer returns. One row per symbol with the reason and the number of stored bars at stake."""
+    got = set(bars["symbol"].unique().to_list())
+    keys = [pl.col("symbol"), bar_day().alias("day")]
+    lost = stored.select(keys).join(bars.select(keys), on=["symbol", "day"], how="anti")
+    counts = dict(lost.group_by("symbol").len().iter_rows())
+    rows = [
+        (symbol, "requested, but the source returned no bars", counts.pop(symbol, 0))
+        for symbol in (sorted(set(requested or ()) - got) if has_sessions else [])
+    ]
+    rows += [(symbol, "stored on these days, but not returned", n) for symbol, n in counts.items()]
+    schema = {"symbol": pl.String, "reason": pl.String, "stored_bars": pl.Int64}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return Finding("missing_symbols", frame.sort("symbol"))
 
 
 def short_histories(bars: pl.DataFrame, min_bars: int) -> Finding:

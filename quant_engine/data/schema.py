@@ -6,7 +6,7 @@ timestamp labels its trading session; its values are known only after that sessi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -24,6 +24,7 @@ BAR_COLUMNS: list[str] = list(BAR_SCHEMA)
 KEYS: list[str] = ["symbol", "timestamp"]  # one row per symbol and timestamp
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 ROW = "_row"
+SOURCE = "_source"  # index into validate_bars' ``sources``: which file a row came from
 
 
 class BarValidationError(ValueError):
@@ -112,11 +113,14 @@ def _rules() -> list[_Rule]:
     return rules
 
 
-def validate_bars(frame: pl.DataFrame, source: str = "bars") -> pl.DataFrame:
+def validate_bars(
+    frame: pl.DataFrame, source: str = "bars", sources: Sequence[str] | None = None
+) -> pl.DataFrame:
     """Check ``frame`` against the bar schema and rules; return it canonical and sorted.
 
     Raises :class:`BarValidationError` naming the first offending row (1-based, in the
-    frame's order or its ``_row`` column), the column and the value.
+    frame's order or its ``_row`` column), the column and the value; with ``sources``, the
+    frame's ``_source`` column names each row's file (an index into ``sources``).
     """
     missing = [c for c in BAR_COLUMNS if c not in frame.columns]
     if missing:
@@ -133,7 +137,11 @@ def validate_bars(frame: pl.DataFrame, source: str = "bars") -> pl.DataFrame:
     for column, is_bad, describe in _rules():
         bad = frame.filter(is_bad.fill_null(False))
         if bad.height:
-            first = bad.sort(ROW).row(0, named=True)
+            order = [SOURCE, ROW] if sources is not None else [ROW]
+            first = bad.sort(order).row(0, named=True)
+            if sources is not None:
+                source = sources[first[SOURCE]]
+                bad = bad.filter(pl.col(SOURCE) == first[SOURCE])
             raise BarValidationError(
                 source,
                 describe(first),

@@ -1,17 +1,32 @@
-"""A partitioned Parquet bar store: one file per trading day, replaced atomically.
+"""A partitioned Parquet bar store: one file per trading day, committed whole, one writer at once.
 
-Layout: ``<root>/<YYYY-MM-DD>.parquet``, one file per session day (the UTC date of the bars'
-timestamps), rows sorted by (symbol, timestamp) in the canonical bar schema. A day is written to
-a temporary file in a hidden staging directory beside ``root`` and renamed into place, so a
-reader (or a crash, even SIGKILL) never sees half a file, and ``root`` only ever holds complete
-day files: ``pl.read_parquet(root)`` reads the whole store. The same bars always give the same
-bytes. ``scan`` reads every partition lazily with polars, so callers filter and project first.
-Corporate actions, when stored, sit beside ``root`` in ``<name>_corporate_actions.parquet``.
+Layout beside ``root`` (e.g. ``assets/raw_bars.parquet``):
+
+- ``root`` is a symbolic link to the current *generation*, ``.<name>.versions/<n>/``, a folder
+  of ``<YYYY-MM-DD>.parquet`` files (rows sorted by (symbol, timestamp), canonical schema), so
+  ``pl.read_parquet(root)`` reads the whole store.
+- A write (:meth:`BarStore.write`) builds the next generation in ``.<name>.versions/<n>.building``
+  (unchanged days are hard links, so they keep their bytes and mtimes), then swaps the link in one
+  ``rename``: a reader sees the old store or the new one, never a mix, and a writer killed at any
+  point (SIGKILL included) leaves the previous store as it was. The next write removes what a
+  killed one left (unfinished generations, temporary files in ``.<name>.staging``).
+- ``.<name>.lock`` serialises writers (``fcntl`` lock): a second writer waits up to
+  ``lock_timeout_s`` and then fails naming the process holding it.
+- Corporate actions, when stored, sit beside ``root`` in ``<name>_corporate_actions.parquet``.
+
+The same bars always give the same bytes. ``scan`` reads one generation lazily (the previous one
+is kept until the next write; :meth:`read` starts again if writers remove it under it), so
+callers filter and project first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +37,7 @@ from quant_engine.data.schema import BAR_COLUMNS, BAR_SCHEMA, KEYS
 from quant_engine.io.atomic import atomic_path
 
 SUFFIX = ".parquet"
+BUILDING = ".building"
 
 
 def bar_day(timestamp: pl.Expr | str = "timestamp") -> pl.Expr:
@@ -30,13 +46,19 @@ def bar_day(timestamp: pl.Expr | str = "timestamp") -> pl.Expr:
     return expr.dt.convert_time_zone("UTC").dt.date()
 
 
+class StoreLockedError(RuntimeError):
+    """Another process is writing the store and did not finish in time."""
+
+
 @dataclass(frozen=True)
 class BarStoreConfig:
-    """Where the store lives and how its files are encoded (fixed: deterministic bytes)."""
+    """Where the store lives, how its files are encoded (fixed: deterministic bytes) and how
+    long a writer waits for another one to finish."""
 
     root: Path
     compression: str = "zstd"
     compression_level: int = 3
+    lock_timeout_s: float = 600.0
 
 
 class BarStore:
@@ -48,10 +70,22 @@ class BarStore:
         self.config = config
         self.root = Path(config.root)
 
+    def _beside(self, what: str) -> Path:
+        return self.root.parent / f".{self.root.name}.{what}"
+
     @property
     def staging(self) -> Path:
-        """Where files are written before they are renamed into ``root`` (same file system)."""
-        return self.root.parent / f".{self.root.name}.staging"
+        """Where single files are written before they are renamed into place."""
+        return self._beside("staging")
+
+    @property
+    def versions(self) -> Path:
+        """The folder of generations; ``root`` links to the current one."""
+        return self._beside("versions")
+
+    @property
+    def lock_path(self) -> Path:
+        return self._beside("lock")
 
     @property
     def actions_path(self) -> Path:
@@ -61,58 +95,158 @@ class BarStore:
         """The file holding ``day``'s bars."""
         return self.root / f"{day.isoformat()}{SUFFIX}"
 
-    def days(self) -> list[date]:
-        """The days stored, oldest first (temporary files of unfinished writes are ignored)."""
+    def snapshot(self) -> Path | None:
+        """The current generation's folder (None: nothing stored yet)."""
         if not self.root.is_dir():
+            return None
+        return self.root.resolve()
+
+    @staticmethod
+    def _days_in(folder: Path | None) -> list[date]:
+        if folder is None:
             return []
         found = []
-        for path in self.root.glob(f"*{SUFFIX}"):
+        for path in folder.glob(f"*{SUFFIX}"):
             try:
                 found.append(date.fromisoformat(path.stem))
             except ValueError:
                 continue
         return sorted(found)
 
+    def days(self) -> list[date]:
+        """The days stored, oldest first."""
+        return self._days_in(self.snapshot())
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store's writer lock (waits up to ``lock_timeout_s`` for another writer)."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as handle:
+            deadline = time.monotonic() + self.config.lock_timeout_s
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        handle.seek(0)
+                        holder = handle.read().strip() or "another process"
+                        raise StoreLockedError(
+                            f"bar store {self.root}: {holder} has been writing it for over"
+                            f" {self.config.lock_timeout_s:g} s (lock {self.lock_path});"
+                            " try again when it has finished"
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()}\n")
+                handle.flush()
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _clean(self, keep: set[str]) -> None:
+        """Remove what killed writers left and generations older than ``keep`` (lock held)."""
+        if self.staging.is_dir():
+            shutil.rmtree(self.staging)
+        if self.versions.is_dir():
+            for entry in self.versions.iterdir():
+                if entry.name not in keep:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for leftover in self.root.parent.glob(f".{self.root.name}.link*"):
+            leftover.unlink()
+
+    def _current(self) -> Path | None:
+        """The current generation, turning a plain folder (older layout) into one (lock held)."""
+        if self.root.is_symlink():
+            return self.root.resolve()
+        if not self.root.exists():
+            return None
+        self.versions.mkdir(parents=True, exist_ok=True)
+        first = self.versions / f"{0:08d}"
+        os.rename(self.root, first)
+        self._link(first)
+        return first
+
+    def _link(self, generation: Path) -> None:
+        link = self.root.parent / f".{self.root.name}.link"
+        link.unlink(missing_ok=True)
+        link.symlink_to(os.path.relpath(generation, self.root.parent))
+        os.replace(link, self.root)
+
+    def _write_file(self, frame: pl.DataFrame, path: Path) -> None:
+        frame.sort(KEYS).write_parquet(
+            path,
+            compression=self.config.compression,
+            compression_level=self.config.compression_level,
+            statistics=True,
+        )
+
+    def write(
+        self,
+        bars: pl.DataFrame,
+        days: Iterable[date] | None = None,
+        actions: pl.DataFrame | None = None,
+    ) -> list[Path]:
+        """Replace the partitions of ``bars``' days (and of ``days``: a session without bars is
+        stored empty) in one commit; with ``actions``, store the corporate actions too.
+
+        Either every partition is replaced or, when the writer dies or fails, none is.
+        """
+        frame = bars.select(BAR_COLUMNS).cast(BAR_SCHEMA)
+        parts = frame.with_columns(bar_day().alias("_day")).partition_by(
+            "_day", as_dict=True, include_key=False
+        )
+        by_day = {key[0]: part for key, part in parts.items()}
+        wanted = sorted(set(by_day) | set(days or ()))
+        empty = pl.DataFrame(schema=BAR_SCHEMA)
+        with self.lock():
+            current = self._current()
+            previous = {current.name} if current is not None else set()
+            self._clean(previous)
+            number = int(current.name) + 1 if current is not None else 0
+            building = self.versions / f"{number:08d}{BUILDING}"
+            building.mkdir(parents=True)
+            replaced = {f"{day.isoformat()}{SUFFIX}" for day in wanted}
+            if current is not None:
+                for old in current.iterdir():
+                    if old.name not in replaced:
+                        os.link(old, building / old.name)
+            for day in wanted:
+                self._write_file(by_day.get(day, empty), building / f"{day.isoformat()}{SUFFIX}")
+            if actions is not None:
+                self._write_actions(actions)
+            final = building.with_name(f"{number:08d}")
+            os.rename(building, final)
+            self._link(final)
+        return [self.path(day) for day in wanted]
+
     def write_day(self, day: date, bars: pl.DataFrame) -> Path:
         """Replace ``day``'s partition with ``bars`` (all of which must fall on ``day``)."""
-        frame = bars.select(BAR_COLUMNS).cast(BAR_SCHEMA)
-        off_day = frame.filter(bar_day() != day)
+        off_day = bars.filter(bar_day() != day)
         if off_day.height:
             first = off_day.row(0, named=True)
             raise ValueError(
                 f"bar store: {off_day.height} bar(s) do not fall on {day}, e.g."
                 f" {first['symbol']} at {first['timestamp']}"
             )
-        target = self.path(day)
-        with atomic_path(target, self.staging) as tmp:
-            frame.sort(KEYS).write_parquet(
-                tmp,
-                compression=self.config.compression,
-                compression_level=self.config.compression_level,
-                statistics=True,
-            )
-        return target
+        return self.write(bars, days=[day])[0]
 
-    def write(self, bars: pl.DataFrame, days: Iterable[date] | None = None) -> list[Path]:
-        """Write ``bars`` one partition per day; ``days`` also writes empty partitions.
-
-        Pass ``days`` (e.g. every session of a backfill) so that a session without bars is
-        stored as an empty partition instead of being left out.
-        """
-        parts = bars.with_columns(bar_day().alias("_day")).partition_by(
-            "_day", as_dict=True, include_key=False
-        )
-        by_day = {key[0]: part for key, part in parts.items()}
-        wanted = sorted(set(by_day) | set(days or ()))
-        empty = pl.DataFrame(schema=BAR_SCHEMA)
-        return [self.write_day(day, by_day.get(day, empty)) for day in wanted]
-
-    def write_actions(self, actions: pl.DataFrame) -> Path:
-        """Store the corporate actions (symbol, ex_date, split_ratio, dividend) beside the bars."""
+    def _write_actions(self, actions: pl.DataFrame) -> Path:
         target = self.actions_path
         with atomic_path(target, self.staging) as tmp:
             actions.sort("symbol", "ex_date").write_parquet(tmp, statistics=True)
         return target
+
+    def write_actions(self, actions: pl.DataFrame) -> Path:
+        """Store the corporate actions (symbol, ex_date, split_ratio, dividend) beside the bars."""
+        with self.lock():
+            return self._write_actions(actions)
+
+    # -- reading -------------------------------------------------------------------------------
 
     def actions(self) -> pl.DataFrame | None:
         """The stored corporate actions, or None when there are none."""
@@ -120,10 +254,12 @@ class BarStore:
         return pl.read_parquet(path) if path.is_file() else None
 
     def scan(self, start: date | None = None, end: date | None = None) -> pl.LazyFrame:
-        """All partitions with ``start <= day < end`` (either bound optional), lazily."""
+        """All partitions with ``start <= day < end`` (either bound optional), lazily, from one
+        generation."""
+        folder = self.snapshot()
         paths = [
-            str(self.path(day))
-            for day in self.days()
+            str(folder / f"{day.isoformat()}{SUFFIX}")
+            for day in self._days_in(folder)
             if (start is None or day >= start) and (end is None or day < end)
         ]
         if not paths:
@@ -131,5 +267,12 @@ class BarStore:
         return pl.scan_parquet(paths, schema=BAR_SCHEMA)
 
     def read(self, start: date | None = None, end: date | None = None) -> pl.DataFrame:
-        """The bars of ``start <= day < end``, sorted by (symbol, timestamp)."""
-        return self.scan(start, end).sort(KEYS).collect()
+        """The bars of ``start <= day < end``, sorted by (symbol, timestamp), from one generation
+        (read again from the new one when writers replaced it twice during the read)."""
+        while True:
+            folder = self.snapshot()
+            try:
+                return self.scan(start, end).sort(KEYS).collect()
+            except FileNotFoundError:
+                if self.snapshot() == folder:
+                    raise

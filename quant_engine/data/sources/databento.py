@@ -164,13 +164,19 @@ def _with_symbols(frame: pl.DataFrame, store: databento.DBNStore, ts: str) -> pl
     return named.sort("_order").drop("_order")
 
 
-def _records(store: databento.DBNStore, prices: Sequence[str]) -> pl.DataFrame:
+def _records(store: databento.DBNStore, prices: Sequence[str], source: str) -> pl.DataFrame:
     """The store's records as columns, ``prices`` scaled to floats (undefined ones null).
 
-    The scaling divides in numpy: polars multiplies by the reciprocal, which turns 185.2
-    into 185.20000000000002.
+    A store cut mid-record (a truncated file) is an error, not a lost last record. The scaling
+    divides in numpy: polars multiplies by the reciprocal, which turns 185.2 into
+    185.20000000000002.
     """
-    array = np.asarray(store.to_ndarray())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BentoWarning)
+        try:
+            array = np.asarray(store.to_ndarray())
+        except BentoWarning as exc:
+            raise ValueError(f"{source}: not a complete DBN file ({exc})") from None
     if not len(array):
         return pl.DataFrame()
     columns = {name: array[name] for name in array.dtype.names}
@@ -187,7 +193,7 @@ def store_to_bars(
     schema = str(store.schema)
     if not schema.startswith("ohlcv-"):
         raise ValueError(f"{source}: schema {schema!r} holds no bars (expected ohlcv-*)")
-    records = _records(store, PRICE_COLUMNS)
+    records = _records(store, PRICE_COLUMNS, source)
     if records.height == 0:
         return empty_bars()
     records = records.with_columns(
@@ -211,7 +217,7 @@ def store_to_trades(store: databento.DBNStore, source: str) -> pl.DataFrame:
     """A trades frame (:data:`TRADE_SCHEMA`) from a ``trades`` ``DBNStore``."""
     if str(store.schema) != "trades":
         raise ValueError(f"{source}: schema {store.schema!s} is not 'trades'")
-    records = _records(store, ["price"])
+    records = _records(store, ["price"], source)
     if records.height == 0:
         return empty_trades()
     as_time = {

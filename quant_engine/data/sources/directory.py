@@ -1,33 +1,50 @@
 """A directory of per-symbol CSV / Parquet bar files as a bar source.
 
-A directory of CSV files is read in one multi-threaded polars scan, sliced to the asked sessions
-and symbols, then validated; if anything in it does not parse or validate, the files are loaded
-one by one with :func:`quant_engine.data.loaders.load_bar_directory`, whose error names the
-file, row, column and value. Directories holding Parquet files take that path directly.
+Files are loaded with :func:`quant_engine.data.loaders.load_bar_files` (one reader, so CSV and
+Parquet follow the same rules; files alike are parsed in one pass), and any problem is one
+error naming the file, row, column and value. Daily bars are labelled by their session date in
+the calendar's time zone. Requested symbols must be plain names (no path separators); a
+requested symbol without a file is logged and left out (the ingest's ``missing_symbols`` check
+decides what that means).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
-from quant_engine.data.loaders import FILE_COLUMNS, SUFFIXES, load_bar_directory, load_bar_file
-from quant_engine.data.schema import BAR_SCHEMA, BarValidationError, validate_bars
+from quant_engine.data.calendars import calendar_for
+from quant_engine.data.loaders import FileLayout, bar_files, check_symbol, load_bar_files
 from quant_engine.data.sources.base import Timeframe
+from quant_engine.data.sources.frames import note_missing
 from quant_engine.data.store import bar_day
 
 
 @dataclass(frozen=True)
 class DirectorySourceConfig:
-    """The directory, the timeframe its files hold and the calendar of its sessions."""
+    """The directory, the timeframe its files hold, the calendar of its sessions and how its
+    files are laid out (see :class:`quant_engine.data.loaders.FileLayout`)."""
 
     directory: Path
     timeframe: Timeframe = "1d"
     calendar: str = "XNYS"
+    timestamp_format: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    adj_close: Literal["drop", "adjust"] = "drop"
+
+    def layout(self) -> FileLayout:
+        daily = self.timeframe == "1d"
+        return FileLayout(
+            timestamp_format=self.timestamp_format,
+            columns=self.columns,
+            adj_close=self.adj_close,
+            session_timezone=calendar_for(self.calendar).timezone if daily else None,
+        )
 
 
 class DirectorySource:
@@ -56,76 +73,10 @@ class DirectorySource:
             )
         if end < start:
             raise ValueError(f"directory source: end {end} is before start {start}")
-        directory = Path(self.config.directory)
-        in_range = bar_day().is_between(start, end, closed="left")
-        fast = _scan_csv_directory(directory, symbols, in_range)
-        if fast is not None:
-            return fast
-        if symbols is None:
-            bars = load_bar_directory(directory)
-        else:
-            bars = self._load_symbols(directory, symbols)
-        return bars.filter(in_range)
-
-    @staticmethod
-    def _load_symbols(directory: Path, symbols: Sequence[str]) -> pl.DataFrame:
-        if not directory.is_dir():
-            raise BarValidationError(str(directory), "is not a directory")
-        frames = []
-        for symbol in symbols:
-            paths = [directory / f"{symbol}{suffix}" for suffix in SUFFIXES]
-            found = [p for p in paths if p.is_file()]
-            if len(found) > 1:
-                raise BarValidationError(str(found[1]), f"symbol {symbol!r} is also in {found[0]}")
-            if found:
-                frames.append(load_bar_file(found[0], symbol))
-        if not frames:
-            return pl.DataFrame(schema=BAR_SCHEMA)
-        return pl.concat(frames).sort("symbol", "timestamp")
-
-
-def _scan_csv_directory(
-    directory: Path, symbols: Sequence[str] | None, in_range: pl.Expr
-) -> pl.DataFrame | None:
-    """The range's bars from one scan of every CSV file, or None when the per-file loader
-    must run instead (Parquet files, a missing directory, or anything that fails to parse)."""
-    if not directory.is_dir():
-        return None
-    files = sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
-    if not files or any(p.suffix != ".csv" for p in files):
-        return None
-    if symbols is not None:
-        wanted = set(symbols)
-        files = [p for p in files if p.stem in wanted]
-        if not files:
-            return pl.DataFrame(schema=BAR_SCHEMA)
-    try:
-        raw = pl.scan_csv(
-            [str(p) for p in files], infer_schema=False, include_file_paths="_path"
-        ).collect()
-    except (pl.exceptions.PolarsError, OSError):
-        return None
-    if any(c not in raw.columns for c in FILE_COLUMNS) or raw["_path"].n_unique() < len(files):
-        return None  # a missing column, or a file without rows
-    stamps = raw["timestamp"].str.strip_chars().str.to_datetime(strict=False, time_unit="us")
-    if not isinstance(stamps.dtype, pl.Datetime):
-        return None
-    if stamps.dtype.time_zone is None:
-        stamps = stamps.dt.replace_time_zone("UTC")
-    parsed = raw.select(
-        pl.col("_path").replace_strict({str(p): p.stem for p in files}).alias("symbol"),
-        stamps.dt.convert_time_zone("UTC").alias("timestamp"),
-        *(
-            pl.col(c).str.strip_chars().cast(pl.Float64, strict=False)
-            for c in ("open", "high", "low", "close", "volume")
-        ),
-    )
-    if parsed.null_count().sum_horizontal().item() or parsed.height == 0:
-        return None
-    wanted_rows = parsed.filter(in_range)
-    if wanted_rows.height == 0:
-        return pl.DataFrame(schema=BAR_SCHEMA)
-    try:
-        return validate_bars(wanted_rows, source=str(directory))
-    except BarValidationError:
-        return None
+        files = bar_files(self.config.directory)
+        if symbols is not None:
+            wanted = [check_symbol(s) for s in symbols]
+            note_missing(f"{self.name} {self.config.directory}", wanted, files)
+            files = {s: files[s] for s in wanted if s in files}
+        bars = load_bar_files(files, self.config.layout())
+        return bars.filter(bar_day().is_between(start, end, closed="left"))

@@ -37,4 +37,13 @@ def test_empty_range_and_bad_names_and_out_of_range_days():
     with pytest.raises(CalendarError, match="unknown trading calendar 'NOPE'"):
         TradingCalendar("NOPE")
     with pytest.raises(CalendarError, match="covers"):
-        calendar_for("XNYS").sessions(date(1990, 1, 2), date(1990, 2, 1))
+        calendar_for("XNYS").sessions(date(1980, 1, 2), date(1980, 2, 1))
+
+
+def test_calendars_cover_the_1990s_as_far_as_the_package_allows():
+    nyse = calendar_for("XNYS")
+    assert nyse.session_days(date(1990, 1, 1), date(1990, 1, 5))[0] == date(1990, 1, 2)
+    assert not nyse.is_session(date(1994, 4, 27))  # closed for President Nixon's funeral
+    assert len(nyse.session_days(date(1995, 1, 1), date(2000, 1, 1))) == 1263
+    tokyo = calendar_for("XTKS")  # exchange_calendars evaluates Tokyo from 1997 on
+    assert tokyo.session_days(date(1997, 1, 1), date(1997, 1, 8))[0] == date(1997, 1, 6)

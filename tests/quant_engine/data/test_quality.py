@@ -15,6 +15,7 @@ from quant_engine.data.quality import (
     schema_problems,
     short_histories,
     stale_symbols,
+    unexplained_jumps,
 )
 from quant_engine.data.schema import BAR_SCHEMA
 from quant_engine.data.sources.synthetic import SyntheticSource
@@ -126,3 +127,36 @@ def test_stale_symbols_repeat_the_same_bar():
 def test_short_histories_and_examples(clean):
     finding = short_histories(clean.filter(pl.col("symbol") != "S000").head(130), 100)
     assert finding.count == 1 and finding.examples(1).height == 1
+
+
+def _closes(*closes: float, symbol: str = "A") -> pl.DataFrame:
+    days = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+    return _bars([_bar(symbol, day, close) for day, close in zip(days, closes, strict=False)])
+
+
+@pytest.mark.parametrize(
+    ("closes", "looks_like"),
+    [
+        ((100.0, 50.5, 51.0), "2:1 split"),  # a 2-for-1 split on an up day: -49.5%
+        ((90.0, 60.0, 60.5), "3:2 split"),  # -33%
+        ((90.0, 61.5, 61.0), "3:2 split"),  # and on a 2.5% up day
+        ((100.0, 33.0, 33.2), "3:1 split"),
+        ((70.0, 10.1, 10.0), "7:1 split"),
+        ((10.0, 15.2, 15.0), "2:3 reverse split"),
+        ((10.0, 99.0, 98.0), "1:10 reverse split"),
+    ],
+)
+def test_a_move_near_a_split_ratio_is_a_jump_whatever_the_threshold(closes, looks_like):
+    finding = unexplained_jumps(_closes(*closes), max_abs_return=0.9)
+    assert finding.count == 1
+    row = finding.rows.row(0, named=True)
+    assert row["looks_like"] == looks_like and row["timestamp"].date() == date(2024, 1, 3)
+
+
+def test_the_split_on_file_explains_it_and_ordinary_moves_are_no_jumps():
+    actions = pl.DataFrame(
+        {"symbol": ["A"], "ex_date": [date(2024, 1, 3)], "split_ratio": [2.0], "dividend": [0.0]}
+    )
+    assert unexplained_jumps(_closes(100.0, 50.5, 51.0), 0.5, actions).passed
+    assert unexplained_jumps(_closes(100.0, 80.0, 104.0, 83.2), 0.5).passed  # -20%, +30%, -20%
+    assert unexplained_jumps(_closes(100.0, 40.0), 0.5).count == 1  # -60%: beyond the threshold

@@ -13,7 +13,7 @@ import pytest
 
 from quant_engine.data import SyntheticMarketConfig
 from quant_engine.data.sources.synthetic import SyntheticSource
-from quant_engine.data.store import BarStore
+from quant_engine.data.store import BarStore, BarStoreConfig, StoreLockedError
 from tests.conftest import REPO_ROOT
 
 TWO_YEARS = SyntheticMarketConfig(n_symbols=8, n_days=505, seed=3)  # 504 days, then one more
@@ -75,39 +75,35 @@ def test_a_day_without_bars_is_an_empty_partition_and_off_day_bars_are_refused(t
         store.write_day(date(2016, 1, 4), source.fetch(None, date(2016, 1, 5), date(2016, 1, 6)))
 
 
-# The ingest in another process, stopped half-way through writing its temporary file: the real
+# A backfill in another process, stopped half-way through writing its third day file: the real
 # write runs, then the file is cut to half its size (as if the kill came mid-write) and the
-# process waits to be killed before it could rename anything.
+# process waits to be killed before it could finish the generation.
 _TORN_WRITER = """
 import os, sys, time
-from datetime import date, timedelta
+from datetime import date
 import polars as pl
 from quant_engine.data import SyntheticMarketConfig
 from quant_engine.data.sources.synthetic import SyntheticSource
 from quant_engine.data.store import BarStore
 
 real_write = pl.DataFrame.write_parquet
+calls = []
 
 def write_then_stall(self, path, **kwargs):
     real_write(self, path, **kwargs)
-    os.truncate(path, os.path.getsize(path) // 2)
-    print("mid-write", flush=True)
-    time.sleep(600)
+    calls.append(path)
+    if len(calls) == 3:
+        os.truncate(path, os.path.getsize(path) // 2)
+        print("mid-write", flush=True)
+        time.sleep(600)
 
 pl.DataFrame.write_parquet = write_then_stall
 source = SyntheticSource(SyntheticMarketConfig(n_symbols=50, n_days=70, seed=2))
-day = date(2016, 1, 4)
-BarStore(sys.argv[1]).write(source.fetch(None, day, day + timedelta(days=1)))
+BarStore(sys.argv[1]).write(source.fetch(None, date(2016, 1, 4), date(2016, 1, 16)))
 """
 
 
-def test_sigkill_during_a_rewrite_leaves_the_previous_partition_intact(tmp_path: Path):
-    source = SyntheticSource(SyntheticMarketConfig(n_symbols=5, n_days=70, seed=1))
-    store = BarStore(tmp_path / "bars")
-    day = date(2016, 1, 4)
-    store.write(source.fetch(None, day, day + timedelta(days=1)))
-    original = store.path(day).read_bytes()
-
+def _kill_mid_write(store: BarStore) -> None:
     writer = subprocess.Popen(
         [sys.executable, "-c", _TORN_WRITER, str(store.root)],
         cwd=REPO_ROOT,
@@ -123,14 +119,103 @@ def test_sigkill_during_a_rewrite_leaves_the_previous_partition_intact(tmp_path:
         if writer.poll() is None:
             writer.kill()
     assert writer.returncode == -signal.SIGKILL
-    torn = list(store.staging.glob("*.tmp"))
-    assert len(torn) == 1 and torn[0].stat().st_size > 0  # the killed write's half file
-    assert store.path(day).read_bytes() == original
+
+
+def _leftovers(store: BarStore) -> list[Path]:
+    return [
+        p
+        for p in store.root.parent.rglob("*")
+        if p.name.endswith((".tmp", ".building")) or p.parent == store.staging
+    ]
+
+
+def test_sigkill_during_a_backfill_leaves_the_previous_store_intact(tmp_path: Path):
+    source = SyntheticSource(SyntheticMarketConfig(n_symbols=5, n_days=70, seed=1))
+    store = BarStore(tmp_path / "bars")
+    day = date(2016, 1, 4)
+    store.write(source.fetch(None, day, day + timedelta(days=1)))
+    original = _digests(store)
+
+    _kill_mid_write(store)
+    assert [p.name for p in _leftovers(store)] == ["00000001.building"]  # the killed write
+    assert _digests(store) == original  # not one of its days is visible
     assert store.days() == [day] and [p.name for p in store.root.iterdir()] == [f"{day}.parquet"]
     assert pl.read_parquet(store.root).equals(store.read())  # the directory reads as one table
     assert store.read().equals(source.fetch(None, day, day + timedelta(days=1)))
 
-    # Running the ingest again replaces the partition as a whole.
+    # The next write removes what the killed one left and gives the bytes of a clean run.
     bigger = SyntheticSource(SyntheticMarketConfig(n_symbols=50, n_days=70, seed=2))
-    store.write(bigger.fetch(None, day, day + timedelta(days=1)))
-    assert store.read().height == 50
+    store.write(bigger.fetch(None, date(2016, 1, 4), date(2016, 1, 16)))
+    assert _leftovers(store) == []
+    clean = BarStore(tmp_path / "clean")
+    clean.write(bigger.fetch(None, date(2016, 1, 4), date(2016, 1, 16)))
+    assert _digests(store) == _digests(clean) and len(_digests(clean)) == 10
+
+
+# Two writers of one store: each holds the lock for its whole commit; readers in between see
+# one writer's store or the other's, never days of both.
+_WRITER = """
+import sys
+from datetime import date
+from quant_engine.data import SyntheticMarketConfig
+from quant_engine.data.sources.synthetic import SyntheticSource
+from quant_engine.data.store import BarStore
+
+source = SyntheticSource(SyntheticMarketConfig(n_symbols=20, n_days=70, seed=int(sys.argv[2])))
+bars = source.fetch(None, date(2016, 1, 4), date(2016, 3, 1))
+for _ in range(4):
+    BarStore(sys.argv[1]).write(bars)
+"""
+
+
+def test_two_concurrent_writers_never_interleave(tmp_path: Path):
+    store = BarStore(tmp_path / "bars")
+    expected = {
+        seed: SyntheticSource(SyntheticMarketConfig(n_symbols=20, n_days=70, seed=seed))
+        .fetch(None, date(2016, 1, 4), date(2016, 3, 1))
+        .sort("symbol", "timestamp")
+        for seed in (1, 2)
+    }
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(store.root), str(seed)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+        for seed in expected
+    ]
+    while any(w.poll() is None for w in writers):
+        bars = store.read()
+        if bars.height:
+            matches = [seed for seed, frame in expected.items() if bars.equals(frame)]
+            assert len(matches) == 1, "a reader saw days of both writers"
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    final = store.read()
+    assert any(final.equals(frame) for frame in expected.values())
+    assert _leftovers(store) == []
+
+
+def test_a_second_writer_waits_for_the_lock_then_fails_clearly(tmp_path: Path):
+    source = SyntheticSource(SyntheticMarketConfig(n_symbols=2, n_days=70, seed=1))
+    bars = source.fetch(None, date(2016, 1, 4), date(2016, 1, 6))
+    store = BarStore(tmp_path / "bars")
+    impatient = BarStore(BarStoreConfig(tmp_path / "bars", lock_timeout_s=0.2))
+    locked = pytest.raises(StoreLockedError, match=rf"pid {os.getpid()} has been writing it")
+    with store.lock(), locked:
+        impatient.write(bars)
+    assert store.days() == []
+    impatient.write(bars)
+    assert len(store.days()) == 2
+
+
+def test_a_store_in_the_older_plain_folder_layout_keeps_its_days_on_the_next_write(tmp_path):
+    source = SyntheticSource(SyntheticMarketConfig(n_symbols=2, n_days=70, seed=1))
+    root = tmp_path / "bars"
+    root.mkdir()
+    first = date(2016, 1, 4)
+    source.fetch(None, first, first + timedelta(days=1)).write_parquet(root / f"{first}.parquet")
+    store = BarStore(root)
+    assert store.days() == [first]
+    store.write(source.fetch(None, date(2016, 1, 5), date(2016, 1, 6)))
+    assert root.is_symlink() and store.days() == [first, date(2016, 1, 5)]
+    assert store.read().equals(source.fetch(None, first, date(2016, 1, 6)))

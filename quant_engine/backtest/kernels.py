@@ -9,12 +9,14 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def sleeves_kernel(on, entry, exit_, start, rate):  # pragma: no cover - compiled
+def sleeves_kernel(on, entry, exit_, tradable, start, rate):  # pragma: no cover - compiled
     """All-in/all-out long sleeves with linear costs, one pass over (periods x names).
 
     A period runs from one open (``entry``) to the next (``exit_``); a name without both
-    prices is marked flat for it. Returns per-period gross PnL, cost, traded notional and
-    equity, the trade matrix and the final sleeve values (see ``backtest.vectorized``).
+    prices is marked flat for it; a name that cannot trade at a period's open (no bar) keeps
+    its side. Returns per-period gross PnL, cost, traded notional and
+    equity, the trade matrix, the final sleeve values and which names are held after each trade
+    date (see ``backtest.vectorized``).
     """
     n_periods, n_names = on.shape
     gross = np.zeros(n_periods)
@@ -23,10 +25,12 @@ def sleeves_kernel(on, entry, exit_, start, rate):  # pragma: no cover - compile
     equity = np.zeros(n_periods)
     trades = np.zeros((n_periods, n_names))
     value = np.full(n_names, start)
+    held = np.zeros((n_periods, n_names), dtype=np.bool_)
     was_on = np.zeros(n_names, dtype=np.bool_)
     for p in range(n_periods):
         for j in range(n_names):
-            now_on = on[p, j]
+            now_on = on[p, j] if tradable[p, j] else was_on[j]
+            held[p, j] = now_on
             if not (now_on or was_on[j]):
                 continue  # flat before and after: nothing to do
             v = value[j]
@@ -56,4 +60,4 @@ def sleeves_kernel(on, entry, exit_, start, rate):  # pragma: no cover - compile
         for j in range(n_names):
             total += value[j]
         equity[p] = total
-    return gross, cost, traded, equity, trades, value
+    return gross, cost, traded, equity, trades, value, held

@@ -15,7 +15,7 @@ def sleeves_kernel(on, entry, exit_, tradable, start, rate):  # pragma: no cover
     A period runs from one open (``entry``) to the next (``exit_``); a name without both
     prices is marked flat for it; a name that cannot trade at a period's open (no bar) keeps
     its side. Returns per-period gross PnL, cost, traded notional and
-    equity, the trade matrix, the final sleeve values and which names are held after each trade
+    equity, the trade and cost matrices, the final sleeve values and which names are held after each trade
     date (see ``backtest.vectorized``).
     """
     n_periods, n_names = on.shape
@@ -24,6 +24,7 @@ def sleeves_kernel(on, entry, exit_, tradable, start, rate):  # pragma: no cover
     traded = np.zeros(n_periods)
     equity = np.zeros(n_periods)
     trades = np.zeros((n_periods, n_names))
+    costs = np.zeros((n_periods, n_names))
     value = np.full(n_names, start)
     held = np.zeros((n_periods, n_names), dtype=np.bool_)
     was_on = np.zeros(n_names, dtype=np.bool_)
@@ -54,10 +55,27 @@ def sleeves_kernel(on, entry, exit_, tradable, start, rate):  # pragma: no cover
                 c = v * rate
             gross[p] += pnl
             cost[p] += c
+            costs[p, j] = c
             value[j] = v + pnl - c
             was_on[j] = now_on
         total = 0.0
         for j in range(n_names):
             total += value[j]
         equity[p] = total
-    return gross, cost, traded, equity, trades, value, held
+    return gross, cost, traded, equity, trades, costs, value, held
+
+
+@numba.njit(cache=True)
+def marks_kernel(open_, close):  # pragma: no cover - compiled
+    """Each open, or where a name has no bar, its last known price (the last close before)."""
+    n_rows, n_cols = open_.shape
+    out = np.empty((n_rows, n_cols))
+    last = np.full(n_cols, np.nan)
+    for t in range(n_rows):
+        for j in range(n_cols):
+            o = open_[t, j]
+            out[t, j] = o if math.isfinite(o) else last[j]
+            c = close[t, j]
+            if math.isfinite(c):
+                last[j] = c
+    return out

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from quant_engine.backtest.costs import CostModel
-from quant_engine.backtest.kernels import sleeves_kernel
+from quant_engine.backtest.kernels import marks_kernel, sleeves_kernel
 from quant_engine.evaluation.performance import drawdown, performance_metrics
 from quant_engine.portfolio import (
     ConstructionConfig,
@@ -82,12 +82,7 @@ class MarketPanel:
 
     def marks(self) -> np.ndarray:
         """Each open, or where a name has no bar, its last known price (its last close)."""
-        last = self.close if self.close is not None else self.open
-        known = np.empty_like(self.open)
-        known[0] = np.nan
-        known[1:] = last[:-1]
-        known = _ffill(known)
-        return np.where(np.isfinite(self.open), self.open, known)
+        return marks_kernel(self.open, self.open if self.close is None else self.close)
 
     @classmethod
     def from_bars(cls, bars: pl.DataFrame, risk_window: int = 20) -> MarketPanel:
@@ -359,9 +354,8 @@ def _sleeves_closed_form(
     """
     on = weights > 0
     start = cfg.capital / on.shape[1]
-    gross, cost, traded, equity, trades, final, held = sleeves_kernel(
+    gross, cost, traded, equity, trades, costs, final, held = sleeves_kernel(
         on, entry, exit_, tradable, start, cfg.costs.linear_rate
     )
     before = np.concatenate([[cfg.capital], equity[:-1]])
-    costs = np.abs(trades) * cfg.costs.linear_rate
     return _Path(gross / before, cost / before, traded / before, equity, trades, final, costs, held)

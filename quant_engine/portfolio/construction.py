@@ -25,7 +25,8 @@ def target_weights(
     """
     scores = np.asarray(scores, dtype=float)
     eligible = np.asarray(eligible, dtype=bool) & np.isfinite(scores)
-    eligible = eligible & ~too_few_scores(scores, eligible, config)[..., None]
+    if config.valid_scores_needed > 1:
+        eligible = eligible & ~too_few_scores(scores, eligible, config)[..., None]
     if config.allocation == "per_symbol":
         weights = _sleeve_weights(scores, eligible, config)
     else:
@@ -43,6 +44,8 @@ def too_few_scores(
 
     Such a cycle makes no targets; a caller reports it (a cycle with none is simply idle).
     """
+    if config.valid_scores_needed <= 1:
+        return np.zeros(np.shape(scores)[:-1], dtype=bool)
     valid = (np.asarray(eligible, dtype=bool) & np.isfinite(scores)).sum(axis=-1)
     return (valid > 0) & (valid < config.valid_scores_needed)
 

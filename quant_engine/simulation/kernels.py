@@ -36,23 +36,50 @@ def positions_kernel(entries, exits):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, inline="always")
-def _window_mean(ring, j, seen, length, size):  # pragma: no cover - compiled
-    """Mean of the last ``length`` values of column ``j`` of a ring of ``size`` rows, summed
-    oldest first (recomputed, never a running sum, so no rounding drifts in)."""
-    total = 0.0
-    for k in range(seen - length, seen):
-        total += ring[k % size, j]
-    return total / length
+def _sma_update(ring, j, c, n, pos, fast_sum, slow_sum, fast, slow):  # pragma: no cover
+    """Put close ``c`` of symbol ``j`` (its ``n``-th, at ring row ``pos``) into its windows.
+
+    The sums run between exact recomputations from the window every ``slow`` bars, so
+    rounding never builds up beyond ~``2 * slow`` float steps (about 1e-14 relative).
+    """
+    if n >= slow:
+        slow_sum -= ring[pos, j]
+    if n >= fast:
+        back = pos - fast
+        fast_sum -= ring[back + slow if back < 0 else back, j]
+    ring[pos, j] = c
+    fast_sum += c
+    slow_sum += c
+    if pos == slow - 1:  # the window is in time order: recompute both sums exactly
+        older = 0.0
+        for k in range(slow - fast):
+            older += ring[k, j]
+        recent = 0.0
+        for k in range(slow - fast, slow):
+            recent += ring[k, j]
+        fast_sum = recent
+        slow_sum = older + recent
+    return fast_sum, slow_sum
+
+
+@numba.njit(cache=True, inline="always")
+def _sma_sides(fast_sum, slow_sum, fast, slow):  # pragma: no cover - compiled
+    """(above, below) of the fast average against the slow one; within ``TIE_RTOL``: neither."""
+    f = fast_sum / fast
+    s = slow_sum / slow
+    tie = abs(f - s) <= TIE_RTOL * max(abs(f), abs(s))
+    return f > s and not tie, f < s and not tie
 
 
 @numba.njit(cache=True)
 def sma_step_kernel(
-    ring, seen, prev_above, prev_below, close, fast, slow, entries, exits
+    ring, seen, sums, prev_above, prev_below, close, fast, slow, entries, exits
 ):  # pragma: no cover - compiled
     """Advance each symbol that has a close in this row; mark its entries and exits.
 
     An entry: the fast SMA is above the slow one and was at or below it on the symbol's
-    previous bar; an exit: below, and was at or above. Averages within ``TIE_RTOL`` are equal.
+    previous bar; an exit: below, and was at or above. ``sums`` holds the running fast and
+    slow sums (2 x symbols).
     """
     for j in range(close.shape[0]):
         c = close[j]
@@ -60,40 +87,61 @@ def sma_step_kernel(
         exits[j] = False
         if not math.isfinite(c):
             continue
-        ring[seen[j] % slow, j] = c
-        seen[j] += 1
-        if seen[j] < slow:
-            continue
-        f = _window_mean(ring, j, seen[j], fast, slow)
-        s = _window_mean(ring, j, seen[j], slow, slow)
-        tie = abs(f - s) <= TIE_RTOL * max(abs(f), abs(s))
-        above = f > s and not tie
-        below = f < s and not tie
-        if seen[j] > slow:
-            entries[j] = above and not prev_above[j]
-            exits[j] = below and not prev_below[j]
-        prev_above[j] = above
-        prev_below[j] = below
+        n = seen[j]
+        sums[0, j], sums[1, j] = _sma_update(
+            ring, j, c, n, n % slow, sums[0, j], sums[1, j], fast, slow
+        )
+        n += 1
+        seen[j] = n
+        if n >= slow:
+            above, below = _sma_sides(sums[0, j], sums[1, j], fast, slow)
+            if n > slow:
+                entries[j] = above and not prev_above[j]
+                exits[j] = below and not prev_below[j]
+            prev_above[j] = above
+            prev_below[j] = below
 
 
 @numba.njit(cache=True)
 def sma_crossings_kernel(close, fast, slow):  # pragma: no cover - compiled
-    """Entries, exits and readiness (the symbol has ``slow`` bars) of a close matrix."""
+    """Entries, exits and readiness (the symbol has ``slow`` bars) of a close matrix.
+
+    The same arithmetic as :func:`sma_step_kernel`, one symbol at a time.
+    """
     n_rows, n_cols = close.shape
-    entries = np.zeros((n_rows, n_cols), dtype=np.bool_)
-    exits = np.zeros((n_rows, n_cols), dtype=np.bool_)
-    ready = np.zeros((n_rows, n_cols), dtype=np.bool_)
-    ring = np.zeros((slow, n_cols))
-    seen = np.zeros(n_cols, dtype=np.int64)
-    prev_above = np.zeros(n_cols, dtype=np.bool_)
-    prev_below = np.zeros(n_cols, dtype=np.bool_)
-    for t in range(n_rows):
-        sma_step_kernel(
-            ring, seen, prev_above, prev_below, close[t], fast, slow, entries[t], exits[t]
-        )
-        for j in range(n_cols):
-            ready[t, j] = seen[j] >= slow
-    return entries, exits, ready
+    by_symbol = np.ascontiguousarray(close.T)  # one symbol's history is contiguous
+    entries = np.zeros((n_cols, n_rows), dtype=np.bool_)
+    exits = np.zeros((n_cols, n_rows), dtype=np.bool_)
+    ready = np.zeros((n_cols, n_rows), dtype=np.bool_)
+    ring = np.zeros((slow, 1))
+    for j in range(n_cols):
+        n = 0
+        pos = 0
+        fast_sum = 0.0
+        slow_sum = 0.0
+        prev_above = False
+        prev_below = False
+        for t in range(n_rows):
+            c = by_symbol[j, t]
+            if not math.isfinite(c):
+                ready[j, t] = n >= slow
+                continue
+            fast_sum, slow_sum = _sma_update(ring, 0, c, n, pos, fast_sum, slow_sum, fast, slow)
+            n += 1
+            pos = pos + 1 if pos + 1 < slow else 0
+            if n >= slow:
+                ready[j, t] = True
+                above, below = _sma_sides(fast_sum, slow_sum, fast, slow)
+                if n > slow:
+                    entries[j, t] = above and not prev_above
+                    exits[j, t] = below and not prev_below
+                prev_above = above
+                prev_below = below
+    return (
+        np.ascontiguousarray(entries.T),
+        np.ascontiguousarray(exits.T),
+        np.ascontiguousarray(ready.T),
+    )
 
 
 @numba.njit(cache=True)

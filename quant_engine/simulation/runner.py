@@ -351,12 +351,13 @@ def load_run_config(path: str | Path) -> RunConfig:
 
 def load_bars(data: dict[str, Any]) -> pl.DataFrame:
     """The bars a config names, with its selection (``symbols``, ``start <= day < end``)."""
-    options = {k: v for k, v in data.items() if k not in ("source", *SELECTION)}
     try:
         if data["source"] == "directory":
-            bars = load_bar_directory(options["directory"])
-        else:
-            bars = generate_market(SyntheticMarketConfig(**options)).bars
+            bars = load_bar_directory(data["directory"])
+        else:  # the market is generated from its own start, the selection's if given
+            known = {f.name for f in fields(SyntheticMarketConfig)}
+            market = SyntheticMarketConfig(**{k: v for k, v in data.items() if k in known})
+            bars = generate_market(market).bars
     except (ValueError, OSError) as exc:
         raise DataError(f"data: {_one_line(exc)}") from exc
     symbols = data.get("symbols")

@@ -49,7 +49,8 @@ class SmaCrossover:
 
     Entry when the fast average crosses above the slow one (it was at or below on the previous
     bar), exit when it crosses back below (it was at or above). Averages equal to within
-    ``kernels.TIE_RTOL`` (relative) are a tie: neither above nor below. The averages run over
+    ``kernels.TIE_RTOL`` (relative) are a tie: neither above nor below (the sums are
+    recomputed exactly every ``slow`` bars, so rounding stays far below that). The averages run over
     each symbol's own last ``fast`` / ``slow`` bars: a missing bar is skipped, not counted, so
     a gap or a late listing delays nothing but that symbol's own window. Scores are the held
     state (1 or 0, kept through a missing bar); a name is eligible once it has ``slow`` bars.
@@ -86,6 +87,7 @@ class SmaCrossover:
         n = len(symbols)
         self._ring = np.zeros((self.slow, n))  # each symbol's last ``slow`` closes
         self._seen = np.zeros(n, dtype=np.int64)
+        self._sums = np.zeros((2, n))  # running fast and slow sums
         self._prev_above = np.zeros(n, dtype=bool)
         self._prev_below = np.zeros(n, dtype=bool)
         self._entries = np.zeros(n, dtype=bool)
@@ -96,6 +98,7 @@ class SmaCrossover:
         sma_step_kernel(
             self._ring,
             self._seen,
+            self._sums,
             self._prev_above,
             self._prev_below,
             np.asarray(bar.close, dtype=float),

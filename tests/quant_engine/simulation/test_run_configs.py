@@ -239,3 +239,40 @@ def test_the_shipped_config_runs_at_the_exposure_it_documents(tmp_path, capsys):
     text = shipped.read_text()
     mean = float(text.split("average gross exposure ")[1].split()[0])
     assert gross.mean() == pytest.approx(mean, abs=0.01)
+
+
+def test_a_directory_with_a_late_listing_a_gap_and_a_short_file_trades_every_name(tmp_path, capsys):
+    directory = _bar_directory(tmp_path, n_symbols=3, n_days=300)
+    late = pl.read_csv(directory / "S001.csv")
+    late.slice(120).write_csv(directory / "S001.csv")  # listed 120 days after the others
+    gapped = pl.read_csv(directory / "S002.csv")
+    gapped.filter(~pl.int_range(pl.len()).is_in([100, 101, 150, 200])).write_csv(
+        directory / "S002.csv"
+    )
+    pl.read_csv(directory / "S000.csv").slice(290).with_columns(
+        pl.lit(1.0).alias("volume")
+    ).write_csv(directory / "TINY.csv")  # a week of bars next to the rest
+    config = {**BASE, "data": {"source": "directory", "directory": "bars"}}
+    metrics = {}
+    for simulator in ("event_driven", "vectorized"):
+        path = _write(tmp_path, _with("run", simulator=simulator) | {"data": config["data"]})
+        assert main(["run", "-c", str(path)]) == 0
+        summary = _strict(capsys.readouterr().out)
+        trades = pl.read_parquet(Path(summary["artifacts"]) / "trades.parquet")
+        assert {"S000", "S001", "S002"} <= set(trades["symbol"]), simulator
+        last_gap = str(gapped["timestamp"][200])[:10]
+        after = trades.filter(pl.col("symbol") == "S002")["timestamp"].dt.date().cast(pl.String)
+        late_after = after.filter(after > last_gap)
+        assert late_after.len() > 2
+        metrics[simulator] = summary["metrics"]
+    for key in ("total_return", "sharpe", "final_equity", "n_fills"):
+        assert metrics["event_driven"][key] == pytest.approx(metrics["vectorized"][key], rel=1e-9)
+
+
+def test_a_synthetic_market_starts_where_the_selection_does(tmp_path, capsys):
+    config = _with("data", start="2017-01-02")
+    assert main(["run", "-c", str(_write(tmp_path, config))]) == 0
+    folder = Path(_strict(capsys.readouterr().out)["artifacts"])
+    curve = pl.read_parquet(folder / "equity.parquet")
+    assert str(curve["timestamp"].dt.date().min()) == "2017-01-02"
+    assert curve.height == 260

@@ -14,9 +14,9 @@ def sleeves_kernel(on, entry, exit_, tradable, start, rate):  # pragma: no cover
 
     A period runs from one open (``entry``) to the next (``exit_``); a name without both
     prices is marked flat for it; a name that cannot trade at a period's open (no bar) keeps
-    its side. Returns per-period gross PnL, cost, traded notional and
-    equity, the trade and cost matrices, the final sleeve values and which names are held after each trade
-    date (see ``backtest.vectorized``).
+    its side. Returns per-period gross PnL, cost, traded notional and equity, the trade and
+    cost matrices, the final sleeve values and which names are held after each trade date
+    (see ``backtest.vectorized``).
     """
     n_periods, n_names = on.shape
     gross = np.zeros(n_periods)

@@ -73,75 +73,115 @@ def _sma_sides(fast_sum, slow_sum, fast, slow):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def sma_step_kernel(
-    ring, seen, sums, prev_above, prev_below, close, fast, slow, entries, exits
+    ring, seen, sums, prev_above, prev_below, state, close, fast, slow
 ):  # pragma: no cover - compiled
-    """Advance each symbol that has a close in this row; mark its entries and exits.
+    """Advance each symbol that has a close in this row; update its held ``state``.
 
-    An entry: the fast SMA is above the slow one and was at or below it on the symbol's
-    previous bar; an exit: below, and was at or above. ``sums`` holds the running fast and
-    slow sums (2 x symbols).
+    An entry (state 1): the fast SMA is above the slow one and was at or below it on the
+    symbol's previous bar; an exit (state 0): below, and was at or above. ``sums`` holds the
+    running fast and slow sums (2 x symbols); ``state`` is NaN until a symbol has ``slow``
+    bars. Returns whether any symbol has.
     """
+    ready = False
     for j in range(close.shape[0]):
         c = close[j]
-        entries[j] = False
-        exits[j] = False
-        if not math.isfinite(c):
-            continue
         n = seen[j]
-        sums[0, j], sums[1, j] = _sma_update(
-            ring, j, c, n, n % slow, sums[0, j], sums[1, j], fast, slow
-        )
-        n += 1
-        seen[j] = n
-        if n >= slow:
-            above, below = _sma_sides(sums[0, j], sums[1, j], fast, slow)
-            if n > slow:
-                entries[j] = above and not prev_above[j]
-                exits[j] = below and not prev_below[j]
-            prev_above[j] = above
-            prev_below[j] = below
+        if math.isfinite(c):
+            sums[0, j], sums[1, j] = _sma_update(
+                ring, j, c, n, n % slow, sums[0, j], sums[1, j], fast, slow
+            )
+            n += 1
+            seen[j] = n
+            if n >= slow:
+                above, below = _sma_sides(sums[0, j], sums[1, j], fast, slow)
+                if n == slow:
+                    state[j] = 0.0
+                elif above and not prev_above[j]:
+                    state[j] = 1.0
+                elif below and not prev_below[j]:
+                    state[j] = 0.0
+                prev_above[j] = above
+                prev_below[j] = below
+        ready = ready or n >= slow
+    return ready
 
 
 @numba.njit(cache=True)
 def sma_crossings_kernel(close, fast, slow):  # pragma: no cover - compiled
     """Entries, exits and readiness (the symbol has ``slow`` bars) of a close matrix.
 
-    The same arithmetic as :func:`sma_step_kernel`, one symbol at a time.
+    Each symbol's own bars are packed to the top of a dense matrix, where its ``n``-th bar is
+    row ``n`` for every symbol alike; the rows then run the arithmetic of :func:`_sma_update`
+    on all symbols at once (no branch per symbol, so it vectorizes) and are put back.
     """
     n_rows, n_cols = close.shape
-    by_symbol = np.ascontiguousarray(close.T)  # one symbol's history is contiguous
-    entries = np.zeros((n_cols, n_rows), dtype=np.bool_)
-    exits = np.zeros((n_cols, n_rows), dtype=np.bool_)
-    ready = np.zeros((n_cols, n_rows), dtype=np.bool_)
-    ring = np.zeros((slow, 1))
-    for j in range(n_cols):
-        n = 0
-        pos = 0
-        fast_sum = 0.0
-        slow_sum = 0.0
-        prev_above = False
-        prev_below = False
+    count = np.zeros(n_cols, dtype=np.int64)
+    dense = close
+    complete = True
+    for t in range(n_rows):
+        for j in range(n_cols):
+            if not math.isfinite(close[t, j]):
+                complete = False
+    if not complete:
+        dense = np.full((n_rows, n_cols), np.nan)
         for t in range(n_rows):
-            c = by_symbol[j, t]
-            if not math.isfinite(c):
-                ready[j, t] = n >= slow
-                continue
-            fast_sum, slow_sum = _sma_update(ring, 0, c, n, pos, fast_sum, slow_sum, fast, slow)
-            n += 1
-            pos = pos + 1 if pos + 1 < slow else 0
-            if n >= slow:
-                ready[j, t] = True
-                above, below = _sma_sides(fast_sum, slow_sum, fast, slow)
-                if n > slow:
-                    entries[j, t] = above and not prev_above
-                    exits[j, t] = below and not prev_below
-                prev_above = above
-                prev_below = below
-    return (
-        np.ascontiguousarray(entries.T),
-        np.ascontiguousarray(exits.T),
-        np.ascontiguousarray(ready.T),
-    )
+            for j in range(n_cols):
+                c = close[t, j]
+                if math.isfinite(c):
+                    dense[count[j], j] = c
+                    count[j] += 1
+    fast_sum = np.zeros(n_cols)
+    slow_sum = np.zeros(n_cols)
+    above = np.zeros(n_cols, dtype=np.bool_)
+    below = np.zeros(n_cols, dtype=np.bool_)
+    d_entries = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    d_exits = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    for n in range(n_rows):
+        for j in range(n_cols):
+            c = dense[n, j]
+            s_sum = slow_sum[j] - dense[n - slow, j] if n >= slow else slow_sum[j]
+            f_sum = fast_sum[j] - dense[n - fast, j] if n >= fast else fast_sum[j]
+            fast_sum[j] = f_sum + c
+            slow_sum[j] = s_sum + c
+        if n % slow == slow - 1:  # the window is in time order: recompute both sums exactly
+            for j in range(n_cols):
+                older = 0.0
+                for k in range(n - slow + 1, n - fast + 1):
+                    older += dense[k, j]
+                recent = 0.0
+                for k in range(n - fast + 1, n + 1):
+                    recent += dense[k, j]
+                fast_sum[j] = recent
+                slow_sum[j] = older + recent
+        if n >= slow - 1:
+            for j in range(n_cols):
+                f = fast_sum[j] / fast
+                s = slow_sum[j] / slow
+                tie = abs(f - s) <= TIE_RTOL * max(abs(f), abs(s))
+                up = (f > s) & ~tie
+                down = (f < s) & ~tie
+                if n >= slow:
+                    d_entries[n, j] = up & ~above[j]
+                    d_exits[n, j] = down & ~below[j]
+                above[j] = up
+                below[j] = down
+    if complete:
+        ready = np.zeros((n_rows, n_cols), dtype=np.bool_)
+        ready[slow - 1 :] = True
+        return d_entries, d_exits, ready
+    entries = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    exits = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    ready = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    seen = np.zeros(n_cols, dtype=np.int64)
+    for t in range(n_rows):
+        for j in range(n_cols):
+            if math.isfinite(close[t, j]):
+                n = seen[j]
+                entries[t, j] = d_entries[n, j]
+                exits[t, j] = d_exits[n, j]
+                seen[j] = n + 1
+            ready[t, j] = seen[j] >= slow
+    return entries, exits, ready
 
 
 @numba.njit(cache=True)

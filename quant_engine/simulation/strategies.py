@@ -90,29 +90,24 @@ class SmaCrossover:
         self._sums = np.zeros((2, n))  # running fast and slow sums
         self._prev_above = np.zeros(n, dtype=bool)
         self._prev_below = np.zeros(n, dtype=bool)
-        self._entries = np.zeros(n, dtype=bool)
-        self._exits = np.zeros(n, dtype=bool)
-        self._state = np.zeros(n)
+        self._state = np.full(n, np.nan)  # held state; NaN until a symbol has ``slow`` bars
 
     def on_bar(self, bar: BarSnapshot) -> Signal | None:
-        sma_step_kernel(
+        ready = sma_step_kernel(
             self._ring,
             self._seen,
             self._sums,
             self._prev_above,
             self._prev_below,
+            self._state,
             np.asarray(bar.close, dtype=float),
             self.fast,
             self.slow,
-            self._entries,
-            self._exits,
         )
-        eligible = self._seen >= self.slow
-        if not eligible.any():
+        if not ready:
             return None
-        self._state[self._entries] = 1.0
-        self._state[self._exits & ~self._entries] = 0.0
-        return Signal(np.where(eligible, self._state, np.nan), eligible)
+        scores = self._state.copy()
+        return Signal(scores, scores == scores)  # eligible: not NaN
 
 
 @dataclass

@@ -222,3 +222,14 @@ def test_capital_times_one_plus_total_return_is_final_equity(fill_at):
     )
     total = vectorized.metrics["total_return"]
     assert 4e5 * (1 + total) == pytest.approx(vectorized.final_equity, rel=1e-12)
+
+
+@pytest.mark.parametrize("strategy", [SmaCrossover(5, 20), SmaCrossover(10, 50), Momentum(7)])
+def test_the_panel_scores_equal_the_per_bar_scores_bit_for_bit_on_gapped_data(strategy):
+    panel = _gapped_panel(seed=3, n_bars=700)
+    strategy.start(panel.symbols)
+    blank = np.full(N, np.nan)
+    per_bar = np.array(
+        [s.scores if s is not None else blank for s in map(strategy.on_bar, panel.snapshots())]
+    )
+    np.testing.assert_array_equal(strategy.scores(panel), per_bar)

@@ -155,9 +155,16 @@ class BacktestResult:
     final_equity: float
     trades: np.ndarray  # notional traded per name at each trade date (rows of ``daily``)
     symbol_equity: np.ndarray  # final equity of each name's sleeve (per-symbol allocation)
-    costs: np.ndarray  # cost paid per name at each trade date
+    linear_rate: float  # the linear cost rate, for trade_costs
+    _costs: np.ndarray | None  # cost per name and trade date, when not linear
     decided_at: list  # the signal date of each trade date (the previous bar)
     prices: np.ndarray  # the price each trade date's trades filled at (its open)
+
+    def trade_costs(self) -> np.ndarray:
+        """The cost paid per name at each trade date."""
+        if self._costs is not None:
+            return self._costs
+        return np.abs(self.trades) * self.linear_rate
 
 
 def run_backtest(
@@ -230,7 +237,8 @@ def run_panel_backtest(
         final_equity=float(equity[-1]),
         trades=path.trades,
         symbol_equity=path.symbol_equity,
-        costs=path.costs,
+        linear_rate=cfg.costs.linear_rate,
+        _costs=path.costs,
         decided_at=panel.dates[first : first + len(net_return)],
         prices=entry[first:],
     )
@@ -271,7 +279,7 @@ class _Path:
     equity: np.ndarray
     trades: np.ndarray
     symbol_equity: np.ndarray
-    costs: np.ndarray
+    costs: np.ndarray | None  # None: linear costs only, |trades| x rate
     held: np.ndarray  # which names are held after each trade date
 
 
@@ -354,8 +362,8 @@ def _sleeves_closed_form(
     """
     on = weights > 0
     start = cfg.capital / on.shape[1]
-    gross, cost, traded, equity, trades, costs, final, held = sleeves_kernel(
-        on, entry, exit_, tradable, start, cfg.costs.linear_rate
+    gross, cost, traded, equity, trades, final, held = sleeves_kernel(
+        on, entry, exit_, tradable, start, cfg.costs.linear_rate, cfg.mark == "exact"
     )
     before = np.concatenate([[cfg.capital], equity[:-1]])
-    return _Path(gross / before, cost / before, traded / before, equity, trades, final, costs, held)
+    return _Path(gross / before, cost / before, traded / before, equity, trades, final, None, held)

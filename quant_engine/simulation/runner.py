@@ -478,7 +478,7 @@ def simulate(
     trades = trades_from_notional(
         backtest.trades,
         backtest.prices,
-        backtest.costs,
+        backtest.trade_costs(),
         daily["timestamp"].to_list(),
         backtest.decided_at,
         bars.symbols,

@@ -187,18 +187,20 @@ def ui(args: argparse.Namespace) -> int:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    """``quant run`` / ``quant wfv``: a config-driven simulation, summary printed as JSON."""
-    import json
+    """``quant run`` / ``quant wfv``: a config-driven simulation, summary printed as JSON.
 
-    from quant_engine.simulation.runner import ConfigError, run_from_config, walk_forward
+    A user error (the config or the data) is one line on stderr and exit status 2.
+    """
+    from quant_engine.simulation.records import dumps
+    from quant_engine.simulation.runner import RunError, run_from_config, walk_forward
 
     work = run_from_config if args.command == "run" else walk_forward
     try:
         summary = work(args.config, out=args.out, profile=args.profile)
-    except ConfigError as exc:
-        print(f"quant {args.command}: {exc}", file=sys.stderr)
+    except RunError as exc:
+        print(f"quant {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=2, default=str))
+    print(dumps(summary, indent=2))
     return 0
 
 

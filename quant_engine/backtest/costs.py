@@ -26,8 +26,10 @@ class CostModel:
     impact_model: ImpactModel = "square_root"
 
     def __post_init__(self) -> None:
-        if min(self.commission_bps, self.half_spread_bps, self.impact_coef) < 0:
-            raise ValueError("costs must be non-negative")
+        for name, top in (("commission_bps", 1e3), ("half_spread_bps", 1e3), ("impact_coef", 10)):
+            value = getattr(self, name)
+            if not 0 <= value <= top:  # NaN fails too
+                raise ValueError(f"{name} must be a number in [0, {top:g}], got {value!r}")
         if self.impact_model not in ("square_root", "linear"):
             raise ValueError(f"unknown impact model {self.impact_model!r}")
 

@@ -1,15 +1,18 @@
 """Vectorized backtest of a portfolio built from scores by the decision core.
 
 Timeline: scores of day ``t`` are known after its close; the portfolio trades to its targets at
-the open of ``t+1`` and holds until the open of ``t+2``. Costs use the 20-day volatility and
-dollar ADV known at the close of ``t``. Weights drift with prices between rebalances, so
-turnover is measured against the drifted book. Target weights and the rebalance rules come from
-:mod:`quant_engine.portfolio`, the same code the event-driven simulator and the live rebalance
-run.
+the open of ``t+1`` and holds until the open of ``t+2``. A name without a bar at an open is not
+traded there (it keeps its position) and is valued at its last known price (its last close);
+``mark`` says how the equity curve treats such a name (see :func:`check_mark`). Costs use the
+20-day volatility and dollar ADV known at the close of ``t``. Weights drift with prices
+between rebalances, so turnover is measured against the drifted book. Target weights and the
+rebalance rules come from :mod:`quant_engine.portfolio`, the same code the event-driven
+simulator and the live rebalance run.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -17,10 +20,28 @@ import numpy as np
 import polars as pl
 
 from quant_engine.backtest.costs import CostModel
-from quant_engine.backtest.kernels import sleeves_kernel
+from quant_engine.backtest.kernels import marks_kernel, sleeves_kernel
 from quant_engine.evaluation.performance import drawdown, performance_metrics
-from quant_engine.portfolio import ConstructionConfig, DecisionCore, rebalance_weights
+from quant_engine.portfolio import (
+    ConstructionConfig,
+    DecisionCore,
+    rebalance_weights,
+    too_few_scores,
+)
 from quant_engine.portfolio import target_weights as _core_target_weights
+
+log = logging.getLogger(__name__)
+
+Mark = Literal["ffill", "exact"]
+MARKS = ("ffill", "exact")
+
+
+def check_mark(mark: str) -> None:
+    """``ffill``: a held name without a bar is valued at its last known price. ``exact``: an
+    equity point where a held name has no bar is not re-marked (it repeats the last one); the
+    move over the gap is booked when the name's next bar arrives. Neither trades such a name."""
+    if mark not in MARKS:
+        raise ValueError(f"unknown mark {mark!r}: use ffill or exact")
 
 
 @dataclass(frozen=True)
@@ -33,11 +54,13 @@ class BacktestConfig:
     costs: CostModel = field(default_factory=CostModel)
     risk_window: int = 20  # days of history for the volatility and ADV used by impact
     construction: ConstructionConfig = field(default_factory=ConstructionConfig)
+    mark: Mark = "ffill"
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "long_short"):
             raise ValueError(f"unknown mode {self.mode!r}")
-        if self.top_k < 1 or self.capital <= 0 or self.risk_window < 2:
+        check_mark(self.mark)
+        if self.top_k < 1 or not 0 < self.capital <= 1e15 or self.risk_window < 2:
             raise ValueError("top_k, capital and risk_window must be positive (window >= 2)")
 
     @property
@@ -53,8 +76,13 @@ class MarketPanel:
     dates: list
     symbols: list[str]
     open: np.ndarray
-    sigma: np.ndarray  # daily log-return volatility known at the close
-    adv: np.ndarray  # average daily dollar volume known at the close
+    sigma: np.ndarray  # daily log-return volatility known at the close (last known if no bar)
+    adv: np.ndarray  # average daily dollar volume known at the close (likewise)
+    close: np.ndarray | None = None  # closes (NaN: no bar), for the last known price
+
+    def marks(self) -> np.ndarray:
+        """Each open, or where a name has no bar, its last known price (its last close)."""
+        return marks_kernel(self.open, self.open if self.close is None else self.close)
 
     @classmethod
     def from_bars(cls, bars: pl.DataFrame, risk_window: int = 20) -> MarketPanel:
@@ -79,8 +107,17 @@ class MarketPanel:
             dates=opens["timestamp"].to_list(),
             symbols=symbols,
             open=opens.select(symbols).to_numpy().astype(float),
-            sigma=wide("sigma").select(symbols).to_numpy().astype(float),
-            adv=wide("adv").select(symbols).to_numpy().astype(float),
+            sigma=_ffill(wide("sigma").select(symbols).to_numpy().astype(float)),
+            adv=_ffill(wide("adv").select(symbols).to_numpy().astype(float)),
+            close=wide("close").select(symbols).to_numpy().astype(float),
+        )
+
+    def window(self, start: int, stop: int) -> MarketPanel:
+        """Rows ``start:stop`` as a panel of their own."""
+        rows = slice(start, stop)
+        close = None if self.close is None else self.close[rows]
+        return MarketPanel(
+            self.dates[rows], self.symbols, self.open[rows], self.sigma[rows], self.adv[rows], close
         )
 
     def align_scores(self, signals: pl.DataFrame) -> np.ndarray:
@@ -97,6 +134,14 @@ class MarketPanel:
         return frame.select(self.symbols).to_numpy().astype(float)
 
 
+def _ffill(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN down each column."""
+    rows = np.where(np.isfinite(values), np.arange(len(values))[:, None], 0)
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    filled = values[rows, np.arange(values.shape[1])]
+    return filled
+
+
 def target_weights(scores: np.ndarray, eligible: np.ndarray, config: BacktestConfig) -> np.ndarray:
     """Target weights per row, from the decision core (see :func:`quant_engine.portfolio`)."""
     return _core_target_weights(scores, eligible, config.portfolio)
@@ -110,6 +155,16 @@ class BacktestResult:
     final_equity: float
     trades: np.ndarray  # notional traded per name at each trade date (rows of ``daily``)
     symbol_equity: np.ndarray  # final equity of each name's sleeve (per-symbol allocation)
+    linear_rate: float  # the linear cost rate, for trade_costs
+    _costs: np.ndarray | None  # cost per name and trade date, when not linear
+    decided_at: list  # the signal date of each trade date (the previous bar)
+    prices: np.ndarray  # the price each trade date's trades filled at (its open)
+
+    def trade_costs(self) -> np.ndarray:
+        """The cost paid per name at each trade date."""
+        if self._costs is not None:
+            return self._costs
+        return np.abs(self.trades) * self.linear_rate
 
 
 def run_backtest(
@@ -128,10 +183,12 @@ def run_panel_backtest(
     cfg = config or BacktestConfig()
     rules = cfg.portfolio
     core = DecisionCore(rules)
-    entry, exit_ = panel.open[1:-1], panel.open[2:]
+    prices = panel.marks()
+    entry, exit_ = prices[1:-1], prices[2:]
     signal_rows = slice(0, len(panel.dates) - 2)
+    tradable = np.isfinite(panel.open[1:-1])  # a name without a bar at the open keeps its book
     sigma, adv = panel.sigma[signal_rows], panel.adv[signal_rows]
-    eligible = np.isfinite(scores[signal_rows]) & np.isfinite(entry)
+    eligible = np.isfinite(scores[signal_rows])
     if cfg.costs.impact_coef > 0 or rules.max_volume_share is not None:
         eligible &= np.isfinite(sigma) & np.isfinite(adv) & (adv > 0)
     has_signal = eligible.any(axis=1)
@@ -139,36 +196,79 @@ def run_panel_backtest(
         raise ValueError("no day has a tradable signal: check that signals and bars overlap")
     first = int(np.argmax(has_signal))
     weights = core.target_weights(scores[signal_rows], eligible)[first:]
+    report_too_few_scores(
+        too_few_scores(scores[signal_rows], eligible, rules)[first:],
+        panel.dates[first:],
+        rules,
+    )
+    tradable = tradable[first:]
     if _closed_form_applies(cfg):
-        path = _sleeves_closed_form(weights, entry[first:], exit_[first:], cfg)
+        path = _sleeves_closed_form(weights, entry[first:], exit_[first:], tradable, cfg)
     else:
-        # A name without a next open (e.g. delisted) is marked flat for that period.
+        # A name with no price yet is flat; after its last bar it keeps its last known price.
         with np.errstate(invalid="ignore", divide="ignore"):
             period_return = np.nan_to_num(exit_ / entry - 1.0, nan=0.0)[first:]
         # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
         sigma = np.nan_to_num(sigma[first:])
         adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
-        path = _drift_loop(weights, period_return, sigma, adv, cfg)
+        path = _drift_loop(weights, period_return, sigma, adv, tradable, cfg)
+    equity, gross = path.equity, path.gross
     net_return = path.gross - path.cost
+    if cfg.mark == "exact":  # an equity point with a held name lacking its bar is not re-marked
+        stale = (path.held & ~np.isfinite(panel.open[2 + first :])).any(axis=1)
+        equity = _carry(equity, stale, cfg.capital)
+        net_return = equity / np.concatenate([[cfg.capital], equity[:-1]]) - 1.0
+        gross = net_return + path.cost
     daily = pl.DataFrame(
         {
             "timestamp": panel.dates[1 + first : 1 + first + len(net_return)],
-            "gross_return": path.gross,
+            "gross_return": gross,
             "cost": path.cost,
             "net_return": net_return,
             "turnover": path.turnover,
-            "equity": path.equity,
-            "drawdown": drawdown(np.concatenate([[cfg.capital], path.equity]))[1:],
+            "equity": equity,
+            "drawdown": drawdown(np.concatenate([[cfg.capital], equity]))[1:],
         }
     )
     return BacktestResult(
         daily=daily,
         weights=weights,
         metrics=performance_metrics(net_return, path.turnover),
-        final_equity=float(path.equity[-1]),
+        final_equity=float(equity[-1]),
         trades=path.trades,
         symbol_equity=path.symbol_equity,
+        linear_rate=cfg.costs.linear_rate,
+        _costs=path.costs,
+        decided_at=panel.dates[first : first + len(net_return)],
+        prices=entry[first:],
     )
+
+
+def report_too_few_scores(rows: np.ndarray, dates: list, rules: ConstructionConfig) -> int:
+    """Log (warning) how many decisions made no targets for want of valid scores."""
+    n = int(np.count_nonzero(rows))
+    if n:
+        log.warning(
+            "%d of %d decisions had fewer than %d valid scores (min_valid_scores) and made no "
+            "targets; the first on %s",
+            n,
+            len(rows),
+            rules.valid_scores_needed,
+            dates[int(np.argmax(rows))],
+        )
+    return n
+
+
+def _carry(equity: np.ndarray, stale: np.ndarray, start: float) -> np.ndarray:
+    """``equity`` with each stale point replaced by the last fresh one (``start`` before any)."""
+    out = equity.copy()
+    last = start
+    for p in range(len(out)):
+        if stale[p]:
+            out[p] = last
+        else:
+            last = out[p]
+    return out
 
 
 @dataclass(frozen=True)
@@ -179,6 +279,8 @@ class _Path:
     equity: np.ndarray
     trades: np.ndarray
     symbol_equity: np.ndarray
+    costs: np.ndarray | None  # None: linear costs only, |trades| x rate
+    held: np.ndarray  # which names are held after each trade date
 
 
 def _drift_loop(
@@ -186,6 +288,7 @@ def _drift_loop(
     period_return: np.ndarray,
     sigma: np.ndarray,
     adv: np.ndarray,
+    tradable: np.ndarray,
     cfg: BacktestConfig,
 ) -> _Path:
     """Period by period: rebalance with the decision core, pay costs, let weights drift."""
@@ -194,6 +297,8 @@ def _drift_loop(
     per_symbol = rules.allocation == "per_symbol"
     gross, cost, turnover, equity = (np.empty(n_periods) for _ in range(4))
     trades = np.empty_like(weights)
+    costs = np.empty_like(weights)
+    holding = np.zeros(weights.shape, dtype=bool)
     held = np.zeros(n_names)  # drifted weights (of the book or of each sleeve) before trading
     value = np.full(n_names, cfg.capital / n_names) if per_symbol else np.array([cfg.capital])
     volume_adv = rules.max_volume_share is not None
@@ -207,9 +312,12 @@ def _drift_loop(
             adv[p] if volume_adv else None,
             cfg.costs.linear_rate,
         ).weights
+        new = np.where(tradable[p], new, held)
+        holding[p] = new != 0
         total = value.sum()
         trades[p] = (new - held) * value
         cost_by_name = cfg.costs.cost(trades[p], sigma[p], adv[p])
+        costs[p] = cost_by_name
         pnl_by_name = new * value * period_return[p]
         gross[p] = pnl_by_name.sum() / total
         cost[p] = cost_by_name.sum() / total
@@ -223,7 +331,7 @@ def _drift_loop(
         value = after
         equity[p] = value.sum()
     symbol_equity = value if per_symbol else np.full(n_names, np.nan)
-    return _Path(gross, cost, turnover, equity, trades, symbol_equity)
+    return _Path(gross, cost, turnover, equity, trades, symbol_equity, costs, holding)
 
 
 def _closed_form_applies(cfg: BacktestConfig) -> bool:
@@ -241,7 +349,11 @@ def _closed_form_applies(cfg: BacktestConfig) -> bool:
 
 
 def _sleeves_closed_form(
-    weights: np.ndarray, entry: np.ndarray, exit_: np.ndarray, cfg: BacktestConfig
+    weights: np.ndarray,
+    entry: np.ndarray,
+    exit_: np.ndarray,
+    tradable: np.ndarray,
+    cfg: BacktestConfig,
 ) -> _Path:
     """All-in/all-out long sleeves with linear costs, in one compiled pass.
 
@@ -250,8 +362,8 @@ def _sleeves_closed_form(
     """
     on = weights > 0
     start = cfg.capital / on.shape[1]
-    gross, cost, traded, equity, trades, final = sleeves_kernel(
-        on, entry, exit_, start, cfg.costs.linear_rate
+    gross, cost, traded, equity, trades, final, held = sleeves_kernel(
+        on, entry, exit_, tradable, start, cfg.costs.linear_rate, cfg.mark == "exact"
     )
     before = np.concatenate([[cfg.capital], equity[:-1]])
-    return _Path(gross / before, cost / before, traded / before, equity, trades, final)
+    return _Path(gross / before, cost / before, traded / before, equity, trades, final, None, held)

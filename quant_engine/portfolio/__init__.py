@@ -1,7 +1,7 @@
 """Portfolio construction: the one decision core every backtest and the live rebalance share."""
 
 from quant_engine.portfolio.config import Allocation, ConstructionConfig, Mode
-from quant_engine.portfolio.construction import target_weights
+from quant_engine.portfolio.construction import target_weights, too_few_scores
 from quant_engine.portfolio.decision import BookState, DecisionCore, Plan, cycle_state
 from quant_engine.portfolio.rebalance import WeightRebalance, rebalance_weights, sells_first
 from quant_engine.portfolio.state import CycleState, PlannedTrade
@@ -20,4 +20,5 @@ __all__ = [
     "rebalance_weights",
     "sells_first",
     "target_weights",
+    "too_few_scores",
 ]

@@ -18,6 +18,11 @@ class ConstructionConfig:
     ``per_symbol``: every name owns an equal sleeve of capital and is all in (score above
     ``threshold``), all out, or (long/short) all short; a sleeve trades only when its side
     changes, like one cash account per column.
+
+    ``min_valid_scores``: a cycle with fewer eligible names with a finite score makes no
+    targets (all weights 0) rather than piling the book into the few names left; the default
+    (``None``) is half the book, ``ceil(top_k / 2)`` (1 for per-symbol sleeves): a top-10 book
+    is made from 5 valid scores or more, never from 1 of 20.
     """
 
     mode: Mode = "long_short"
@@ -29,6 +34,7 @@ class ConstructionConfig:
     min_trade_value: float = 0.0  # skip trades smaller than this notional (currency)
     dust_weight: float = 0.0  # close positions whose target |weight| is below this
     reserve_costs: bool | None = None  # size entries so linear costs come out of the target
+    min_valid_scores: int | None = None  # fewer eligible finite scores: no targets that cycle
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "long_short"):
@@ -43,8 +49,19 @@ class ConstructionConfig:
             raise ValueError(f"max_weight must be in (0, 1], got {self.max_weight}")
         if self.max_volume_share is not None and self.max_volume_share <= 0:
             raise ValueError(f"max_volume_share must be positive, got {self.max_volume_share}")
-        if self.min_trade_value < 0 or self.dust_weight < 0:
+        if self.min_valid_scores is not None and self.min_valid_scores < 1:
+            raise ValueError(f"min_valid_scores must be at least 1, got {self.min_valid_scores}")
+        if not (self.min_trade_value >= 0 and self.dust_weight >= 0):  # NaN fails too
             raise ValueError("min_trade_value and dust_weight must be non-negative")
+
+    @property
+    def valid_scores_needed(self) -> int:
+        """The fewest eligible finite scores a cycle needs to make targets."""
+        if self.min_valid_scores is not None:
+            return self.min_valid_scores
+        if self.allocation == "per_symbol":
+            return 1
+        return -(-self.top_k // 2)
 
     @property
     def sizes_with_costs(self) -> bool:

@@ -19,10 +19,14 @@ def target_weights(
     Cross-sectional long-only books hold the top ``k`` names at ``1/k`` (fully invested);
     long/short books are dollar-neutral with gross 1. Ties break by column order. Per-symbol
     books give each name a sleeve weight of +1 (score above ``threshold``), -1 (long/short,
-    score below ``-threshold``) or 0. Weights are then capped at ``max_weight``.
+    score below ``-threshold``) or 0. Weights are then capped at ``max_weight``. A cycle with
+    fewer eligible finite scores than ``config.valid_scores_needed`` gets no targets (all 0):
+    see :func:`too_few_scores`.
     """
     scores = np.asarray(scores, dtype=float)
     eligible = np.asarray(eligible, dtype=bool) & np.isfinite(scores)
+    if config.valid_scores_needed > 1:
+        eligible = eligible & ~too_few_scores(scores, eligible, config)[..., None]
     if config.allocation == "per_symbol":
         weights = _sleeve_weights(scores, eligible, config)
     else:
@@ -31,6 +35,19 @@ def target_weights(
     if config.max_weight < 1.0:
         np.clip(weights, -config.max_weight, config.max_weight, out=weights)
     return weights
+
+
+def too_few_scores(
+    scores: np.ndarray, eligible: np.ndarray, config: ConstructionConfig
+) -> np.ndarray:
+    """Per cycle (row): whether it has some, but fewer than the needed, eligible finite scores.
+
+    Such a cycle makes no targets; a caller reports it (a cycle with none is simply idle).
+    """
+    if config.valid_scores_needed <= 1:
+        return np.zeros(np.shape(scores)[:-1], dtype=bool)
+    valid = (np.asarray(eligible, dtype=bool) & np.isfinite(scores)).sum(axis=-1)
+    return (valid > 0) & (valid < config.valid_scores_needed)
 
 
 def _sleeve_weights(

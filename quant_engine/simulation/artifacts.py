@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 import subprocess
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -14,7 +14,8 @@ from typing import Any, TextIO
 
 import polars as pl
 
-from quant_engine.io import atomic_path, write_json
+from quant_engine.io import atomic_path
+from quant_engine.simulation.records import dumps, strict
 
 PACKAGES = ("quant-platform", "numpy", "polars", "pyarrow", "pyyaml")
 
@@ -22,8 +23,30 @@ PACKAGES = ("quant-platform", "numpy", "polars", "pyarrow", "pyyaml")
 def config_hash(config: Any) -> str:
     """SHA-256 of the config as canonical JSON (dataclasses included)."""
     payload = asdict(config) if is_dataclass(config) else config
-    text = json.dumps(payload, sort_keys=True, default=str)
+    text = json.dumps(strict(payload), sort_keys=True, default=str, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def describe_strategy(strategy: Any) -> dict[str, Any]:
+    """A strategy's name and public parameters (a score table: its size and a digest)."""
+    name = type(strategy).__name__
+    signals = getattr(strategy, "signals", None)
+    if isinstance(signals, pl.DataFrame):
+        digest = int(signals.hash_rows(seed=0).sum()) if signals.height else 0
+        return {"name": name, "rows": signals.height, "digest": digest}
+    params = (
+        {f.name: getattr(strategy, f.name) for f in fields(strategy) if f.init}
+        if is_dataclass(strategy)
+        else {}
+    )
+    return {"name": name, "params": params}
+
+
+def write_strict_json(target: Path, payload: Any) -> Path:
+    """Atomically write ``payload`` as strict JSON (no NaN: ``null``)."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(dumps(payload, indent=2, sort_keys=True) + "\n")
+    return target
 
 
 @functools.cache
@@ -60,11 +83,15 @@ class RunArtifacts:
     """``root/<run_id>/``: manifest.json first, trades.jsonl as fills happen, the rest at the end.
 
     The manifest is written when the run starts (status ``running``) and rewritten with the
-    final status, so an interrupted run is recognisable.
+    final status, so an interrupted run is recognisable. ``config`` is the whole resolved run
+    config; the manifest holds it with the code version (``code``), and ``config_hash`` covers
+    both.
     """
 
     def __init__(self, root: str | Path, config: Any, seed: int, name: str = "run") -> None:
-        self.config_hash = config_hash(config)
+        resolved = asdict(config) if is_dataclass(config) else dict(config)
+        resolved["code"] = {"git_sha": git_sha(), "version": package_versions()["quant-platform"]}
+        self.config_hash = config_hash(resolved)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.run_id = f"{name}-{stamp}-{self.config_hash[:8]}"
         self.path = Path(root) / self.run_id
@@ -73,13 +100,13 @@ class RunArtifacts:
             "run_id": self.run_id,
             "git_sha": git_sha(),
             "config_hash": self.config_hash,
-            "config": asdict(config) if is_dataclass(config) else config,
+            "config": strict(resolved),
             "seed": seed,
             "packages": package_versions(),
             "started_at": datetime.now(UTC).isoformat(),
             "status": "running",
         }
-        write_json(self.path / "manifest.json", self.manifest)
+        write_strict_json(self.path / "manifest.json", self.manifest)
         self._trades: TextIO = (self.path / "trades.jsonl").open("w")
 
     def log_trades(self, lines: list[str]) -> None:
@@ -98,13 +125,13 @@ class RunArtifacts:
     ) -> Path:
         """Close the log; write metrics, the equity curve, the tables and the final manifest."""
         self._trades.close()
-        write_json(self.path / "metrics.json", metrics)
+        write_strict_json(self.path / "metrics.json", metrics)
         write_parquet(bars, self.path / "equity.parquet")
         write_parquet(trades, self.path / "trades.parquet")
         self.manifest.update(
             status=status, finished_at=datetime.now(UTC).isoformat(), **(extra or {})
         )
-        write_json(self.path / "manifest.json", self.manifest)
+        write_strict_json(self.path / "manifest.json", self.manifest)
         return self.path
 
     def abort(self, error: BaseException) -> None:
@@ -112,4 +139,4 @@ class RunArtifacts:
         if not self._trades.closed:
             self._trades.close()
         self.manifest.update(status="failed", error=repr(error))
-        write_json(self.path / "manifest.json", self.manifest)
+        write_strict_json(self.path / "manifest.json", self.manifest)

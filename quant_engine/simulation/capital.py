@@ -39,7 +39,7 @@ class VolatilityScaled:
     needs_risk: bool = True
 
     def __post_init__(self) -> None:
-        if self.target_vol <= 0 or self.max_scale <= 0:
+        if not (0 < self.target_vol < float("inf") and 0 < self.max_scale < float("inf")):
             raise ValueError("target_vol and max_scale must be positive")
 
     def scale(self, weights: np.ndarray, sigma: np.ndarray) -> np.ndarray:

@@ -3,7 +3,9 @@
 Per timestamp: fill the orders decided at the previous close at this bar's open (or, with
 ``fill_at="same_close"``, at the close they were decided on), mark the book at the close,
 enforce the drawdown stop, then hand the bar to the strategy, whose signal the decision core
-turns into target weights for the next fill. All symbols of a timestamp travel in one snapshot
+turns into target weights for the next fill. A name without a bar is not traded and is valued
+at its last known price (``mark``: ``ffill``), or its equity point is not re-marked
+(``exact``). All symbols of a timestamp travel in one snapshot
 and are processed with numpy, which is what makes a million bar events a second possible.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -20,13 +22,21 @@ import numpy as np
 import polars as pl
 
 from quant_engine.backtest.costs import CostModel
-from quant_engine.evaluation.performance import drawdown, performance_metrics
-from quant_engine.portfolio import ConstructionConfig, CycleState, DecisionCore, cycle_state
-from quant_engine.simulation.artifacts import RunArtifacts, write_parquet
+from quant_engine.backtest.vectorized import Mark, check_mark, report_too_few_scores
+from quant_engine.evaluation.performance import drawdown
+from quant_engine.portfolio import (
+    ConstructionConfig,
+    CycleState,
+    DecisionCore,
+    cycle_state,
+    too_few_scores,
+)
+from quant_engine.simulation.artifacts import RunArtifacts, describe_strategy, write_parquet
 from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
 from quant_engine.simulation.limits import RiskLimits
+from quant_engine.simulation.records import empty_trades, run_metrics, trade_frame
 from quant_engine.simulation.risk import RollingRisk
 from quant_engine.simulation.strategies import Strategy
 
@@ -51,11 +61,15 @@ class SimulationConfig:
     seed: int = 0
     progress_interval: int = 500
     record_cycles: bool = False  # keep each rebalance's CycleState (cycles.jsonl in artifacts)
+    mark: Mark = "ffill"  # how a held name without a bar is valued (see backtest.check_mark)
 
     def __post_init__(self) -> None:
+        check_mark(self.mark)
         if self.fill_at not in ("next_open", "same_close"):
             raise ValueError(f"unknown fill_at {self.fill_at!r}: use next_open or same_close")
-        if self.capital <= 0 or self.risk_window < 2 or self.progress_interval < 1:
+        if not 0 < self.capital <= 1e15:  # NaN and inf fail too
+            raise ValueError(f"capital must be a positive amount up to 1e15, got {self.capital!r}")
+        if self.risk_window < 2 or self.progress_interval < 1:
             raise ValueError("capital, risk_window (>= 2) and progress_interval must be positive")
 
 
@@ -66,7 +80,7 @@ class SimulationResult:
     bars: pl.DataFrame
     trades: pl.DataFrame
     metrics: dict[str, float]
-    final_equity: float
+    final_equity: float  # equity at the last fill point (the last open for next-open fills)
     status: str  # completed, cancelled or halted (drawdown stop)
     artifacts: Path | None
     cycles: list[CycleState]
@@ -126,8 +140,16 @@ class Simulator:
         name: str = "run",
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        run_config: dict[str, Any] | None = None,
     ) -> None:
+        """``run_config`` is the whole resolved config the manifest records and hashes
+        (default: this simulator's config and the strategy's name and parameters)."""
         self.config = config
+        self.run_config = run_config or {
+            "simulator": "event_driven",
+            "strategy": describe_strategy(strategy),
+            "simulation": asdict(config),
+        }
         self.strategy = strategy
         self.core = DecisionCore(config.portfolio)
         self.artifacts_root = artifacts_root
@@ -146,7 +168,7 @@ class Simulator:
                 raise ValueError("a snapshot stream needs its symbols")
             total, stream = None, iter(events)
         artifacts = (
-            RunArtifacts(self.artifacts_root, self.config, self.config.seed, self.name)
+            RunArtifacts(self.artifacts_root, self.run_config, self.config.seed, self.name)
             if self.artifacts_root is not None
             else None
         )
@@ -177,6 +199,7 @@ class Simulator:
         nan = np.full(n, np.nan)
         cost_rate = costs.linear_rate
         same_close = cfg.fill_at == "same_close"
+        exact = cfg.mark == "exact"
         per_symbol = rules.allocation == "per_symbol"
         per_symbol_skip = per_symbol and rules.max_volume_share is None
         strategy.start(symbols)
@@ -195,7 +218,7 @@ class Simulator:
                 "n_positions",
             )
         }
-        fills_log: list[tuple[int, Fills, np.ndarray]] = []
+        fills_log: list[tuple[int, Any, Fills, np.ndarray]] = []
         cycles: list[CycleState] = []
         pending: _Pending | None = None
         previous_ts = None
@@ -203,6 +226,8 @@ class Simulator:
         halted = cancelled = False
         active_from: int | None = None
         cum_realized = 0.0
+        short: list[bool] = []  # decisions without targets for want of valid scores
+        short_at: list = []
         i = -1
 
         def execute(
@@ -237,9 +262,9 @@ class Simulator:
                 adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
             cost = costs.cost(quantity * price, sigma, adv)
             fills = book.apply(order, quantity, price, cost)
-            cum = cum_realized + np.cumsum(fills.realized_pnl)
+            cum = np.cumsum(np.concatenate([[cum_realized], fills.realized_pnl]))[1:]
             cum_realized = float(cum[-1])
-            fills_log.append((bar_index, fills, cum))
+            fills_log.append((bar_index, p.decided_at, fills, cum))
             if cfg.record_cycles:
                 cycles.append(
                     cycle_state(ts, symbols, p.scores, p.eligible, p.weights, plan, prices)
@@ -263,6 +288,8 @@ class Simulator:
             equity_open = book.cash + float(
                 book.shares @ np.where(np.isfinite(bar.open), bar.open, mark)
             )
+            if exact and columns["equity_open"] and _stale(book.shares, bar.open):
+                equity_open = columns["equity_open"][-1]
             turnover = cost = 0.0
             if pending is not None and not same_close:
                 turnover, cost = execute(pending, bar.open, i, ts)
@@ -273,27 +300,30 @@ class Simulator:
             if not halted:
                 signal = strategy.on_bar(bar)
                 if signal is not None:
-                    sigma = risk.sigma if risk is not None else nan
+                    sigma = risk.sigma.copy() if risk is not None else nan
+                    adv = risk.adv.copy() if risk is not None else nan
                     eligible = signal.eligible
                     if needs_risk:  # impact and size risk need a known volatility and ADV
-                        eligible = eligible & np.isfinite(sigma) & (risk.adv > 0)
+                        eligible = eligible & np.isfinite(sigma) & (adv > 0)
                     weights = core.target_weights(signal.scores, eligible)
-                    weights = limits.cap_weights(policy.scale(weights, sigma))
-                    pending = _Pending(
-                        weights,
-                        sigma,
-                        risk.adv if risk is not None else nan,
-                        signal.scores,
-                        eligible,
-                        ts,
-                    )
+                    short.append(bool(too_few_scores(signal.scores, eligible, rules)))
+                    short_at.append(ts)
+                    share = 1.0  # the book's share behind a weight of 1 (a sleeve's, per symbol)
+                    if per_symbol and limits.max_gross_exposure is not None:
+                        sleeves = book.state(mark).sleeve_equity
+                        share = sleeves / sleeves.sum()
+                    weights = limits.cap_weights(policy.scale(weights, sigma), share)
+                    pending = _Pending(weights, sigma, adv, signal.scores, eligible, ts)
             equity_close = book.equity(mark)
+            if exact and columns["equity_close"] and _stale(book.shares, bar.close):
+                equity_close = columns["equity_close"][-1]
             if same_close:
                 equity_open_or_fill = equity_close
                 if pending is not None:
                     turnover, cost = execute(pending, bar.close, i, ts)
                     pending = None
-                    equity_close = book.equity(mark)
+                    if not (exact and _stale(book.shares, bar.close)):
+                        equity_close = book.equity(mark)
             else:
                 equity_open_or_fill = equity_open
             peak = max(peak, equity_close)
@@ -313,14 +343,14 @@ class Simulator:
                     i + 1, total, {"equity": equity_close, "drawdown": equity_close / peak - 1}
                 )
 
+        report_too_few_scores(np.array(short, dtype=bool), short_at, rules)
         status = "cancelled" if cancelled else "halted" if halted else "completed"
         bars = pl.DataFrame(columns, strict=False)
         if bars.height and same_close:
             bars = bars.rename({"equity_open": "equity_at_fill"})
         trades = _trade_table(fills_log, bars, names)
-        final_equity = float(columns["equity_close"][-1]) if bars.height else cfg.capital
-        metrics = _metrics(bars, active_from, book, final_equity, i + 1 if not cancelled else i)
-        metrics["n_fills"] = float(trades.height)
+        final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
+        metrics = _metrics(bars, active_from, trades, cfg.capital)
         if self.progress is not None:
             self.progress(bars.height, total, {"equity": final_equity, "drawdown": 0.0})
         wall = time.perf_counter() - started
@@ -360,56 +390,41 @@ def _trade_lines(
     ]
 
 
+def _stale(shares: np.ndarray, prices: np.ndarray) -> bool:
+    """Whether a held name has no price here (``mark: exact`` does not re-mark then)."""
+    return bool(np.any((shares != 0) & ~np.isfinite(prices)))
+
+
 def _trade_table(
-    fills_log: list[tuple[int, Fills, np.ndarray]], bars: pl.DataFrame, names: np.ndarray
+    fills_log: list[tuple[int, Any, Fills, np.ndarray]], bars: pl.DataFrame, names: np.ndarray
 ) -> pl.DataFrame:
     if not fills_log:
-        return pl.DataFrame(
-            schema={
-                "timestamp": bars.schema.get("timestamp", pl.Int64),
-                "symbol": pl.String,
-                "quantity": pl.Float64,
-                "price": pl.Float64,
-                "notional": pl.Float64,
-                "cost": pl.Float64,
-                "realized_pnl": pl.Float64,
-                "cum_realized_pnl": pl.Float64,
-                "position": pl.Float64,
-            }
-        )
-    rows = np.concatenate([np.full(len(f.names), b) for b, f, _ in fills_log])
+        return empty_trades(bars.schema.get("timestamp", pl.Int64))
+    rows = np.concatenate([np.full(len(f.names), b) for b, _, f, _ in fills_log])
+    decided = [d for _, d, f, _ in fills_log for _ in range(len(f.names))]
     cat = {
-        attr: np.concatenate([getattr(f, attr) for _, f, _ in fills_log])
+        attr: np.concatenate([getattr(f, attr) for _, _, f, _ in fills_log])
         for attr in ("names", "quantity", "price", "cost", "realized_pnl", "position")
     }
-    return pl.DataFrame(
-        {
-            "timestamp": bars["timestamp"].gather(rows),
-            "symbol": names[cat["names"]],
-            "quantity": cat["quantity"],
-            "price": cat["price"],
-            "notional": cat["quantity"] * cat["price"],
-            "cost": cat["cost"],
-            "realized_pnl": cat["realized_pnl"],
-            "cum_realized_pnl": np.concatenate([c for _, _, c in fills_log]),
-            "position": cat["position"],
-        }
+    return trade_frame(
+        bars["timestamp"].gather(rows).to_list(),
+        decided,
+        names[cat["names"]],
+        cat["quantity"],
+        cat["price"],
+        cat["cost"],
+        cat["realized_pnl"],
+        cat["position"],
     )
 
 
 def _metrics(
-    bars: pl.DataFrame, active_from: int | None, book: Book, final_equity: float, n_bars: int
-) -> dict[str, float]:
-    base = {
-        "final_equity": final_equity,
-        "realized_pnl": float(book.realized.sum()),
-        "costs_paid": book.costs_paid,
-        "n_bars": float(n_bars),
-    }
-    if active_from is None or bars.height - active_from < 2:
-        return base
-    marks = bars.columns[1]  # equity_open (next-open fills) or equity_at_fill
-    equity = bars[marks].to_numpy()[active_from:]
-    turnover = bars["turnover"].to_numpy()[active_from:-1]
-    returns = equity[1:] / equity[:-1] - 1.0
-    return {**performance_metrics(returns, turnover), **base}
+    bars: pl.DataFrame, active_from: int | None, trades: pl.DataFrame, capital: float
+) -> dict[str, float | None]:
+    """The run's metrics (:func:`records.run_metrics`) over the periods from the first fill."""
+    marks = bars.columns[1] if bars.height else "equity_open"  # or equity_at_fill
+    start = bars.height if active_from is None else active_from
+    equity = bars[marks].to_numpy()[start:] if bars.height else np.zeros(0)
+    returns = equity[1:] / equity[:-1] - 1.0 if equity.size > 1 else np.zeros(0)
+    turnover = bars["turnover"].to_numpy()[start:-1] if returns.size else None
+    return run_metrics(returns, turnover, capital, trades, bars.height)

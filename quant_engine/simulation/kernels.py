@@ -1,9 +1,22 @@
-"""Compiled whole-panel versions of the strategies' sequential rules (their vectorized twins)."""
+"""Compiled rules of the strategies, shared by their per-bar and whole-panel forms.
+
+Every rule keeps its state per symbol and advances it only on that symbol's own bars: a missing
+bar (NaN) leaves the state as it was, so a gap, a late listing or a delisting neither poisons a
+window nor shifts it. The per-bar step (``SmaCrossover.on_bar``) and the panel kernel
+(``SmaCrossover.scores``) call the same step function, so the two agree bit for bit.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
+
+TIE_RTOL = 1e-12
+"""Averages closer than this (relative) count as equal. Prices quoted in cents that average
+exactly the same differ by float rounding only (~1e-15); two different averages of such prices
+differ by far more (0.01 / (fast x slow) in price), so the rule decides real ties as ties."""
 
 
 @numba.njit(cache=True)
@@ -22,35 +35,215 @@ def positions_kernel(entries, exits):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True)
-def sma_crossings_kernel(close, fast, slow):  # pragma: no cover - compiled
-    """Entries (fast SMA crosses above slow) and exits (crosses below) of a close matrix.
+@numba.njit(cache=True, inline="always")
+def _sma_update(ring, j, c, n, pos, fast_sum, slow_sum, fast, slow):  # pragma: no cover
+    """Put close ``c`` of symbol ``j`` (its ``n``-th, at ring row ``pos``) into its windows.
 
-    Running sums in the same order of operations as ``SmaCrossover.on_bar``, so the bar-by-bar
-    strategy and this kernel agree bit for bit.
+    The sums run between exact recomputations from the window every ``slow`` bars, so
+    rounding never builds up beyond ~``2 * slow`` float steps (about 1e-14 relative).
     """
-    n_rows, n_cols = close.shape
-    entries = np.zeros((n_rows, n_cols), dtype=np.bool_)
-    exits = np.zeros((n_rows, n_cols), dtype=np.bool_)
-    fast_sum = np.zeros(n_cols)
-    slow_sum = np.zeros(n_cols)
-    prev_above = np.zeros(n_cols, dtype=np.bool_)
-    prev_below = np.zeros(n_cols, dtype=np.bool_)
-    for t in range(n_rows):
-        for j in range(n_cols):
-            c = close[t, j]
-            slow_sum[j] += c - (close[t - slow, j] if t >= slow else 0.0)
-            fast_sum[j] += c
-            if t >= fast:
-                fast_sum[j] -= close[t - fast, j]
-            if t >= slow - 1:
-                f = fast_sum[j] / fast
-                s = slow_sum[j] / slow
-                above = f > s
-                below = f < s
-                if t >= slow:
-                    entries[t, j] = above and not prev_above[j]
-                    exits[t, j] = below and not prev_below[j]
+    if n >= slow:
+        slow_sum -= ring[pos, j]
+    if n >= fast:
+        back = pos - fast
+        fast_sum -= ring[back + slow if back < 0 else back, j]
+    ring[pos, j] = c
+    fast_sum += c
+    slow_sum += c
+    if pos == slow - 1:  # the window is in time order: recompute both sums exactly
+        older = 0.0
+        for k in range(slow - fast):
+            older += ring[k, j]
+        recent = 0.0
+        for k in range(slow - fast, slow):
+            recent += ring[k, j]
+        fast_sum = recent
+        slow_sum = older + recent
+    return fast_sum, slow_sum
+
+
+@numba.njit(cache=True, inline="always")
+def _sma_sides(fast_sum, slow_sum, fast, slow):  # pragma: no cover - compiled
+    """(above, below) of the fast average against the slow one; within ``TIE_RTOL``: neither."""
+    f = fast_sum / fast
+    s = slow_sum / slow
+    tie = abs(f - s) <= TIE_RTOL * max(abs(f), abs(s))
+    return f > s and not tie, f < s and not tie
+
+
+@numba.njit(cache=True)
+def sma_step_kernel(
+    ring, seen, sums, prev_above, prev_below, state, close, fast, slow
+):  # pragma: no cover - compiled
+    """Advance each symbol that has a close in this row; update its held ``state``.
+
+    An entry (state 1): the fast SMA is above the slow one and was at or below it on the
+    symbol's previous bar; an exit (state 0): below, and was at or above. ``sums`` holds the
+    running fast and slow sums (2 x symbols); ``state`` is NaN until a symbol has ``slow``
+    bars. Returns whether any symbol has.
+    """
+    ready = False
+    for j in range(close.shape[0]):
+        c = close[j]
+        n = seen[j]
+        if math.isfinite(c):
+            sums[0, j], sums[1, j] = _sma_update(
+                ring, j, c, n, n % slow, sums[0, j], sums[1, j], fast, slow
+            )
+            n += 1
+            seen[j] = n
+            if n >= slow:
+                above, below = _sma_sides(sums[0, j], sums[1, j], fast, slow)
+                if n == slow:
+                    state[j] = 0.0
+                elif above and not prev_above[j]:
+                    state[j] = 1.0
+                elif below and not prev_below[j]:
+                    state[j] = 0.0
                 prev_above[j] = above
                 prev_below[j] = below
-    return entries, exits
+        ready = ready or n >= slow
+    return ready
+
+
+@numba.njit(cache=True)
+def sma_crossings_kernel(close, fast, slow):  # pragma: no cover - compiled
+    """Entries, exits and readiness (the symbol has ``slow`` bars) of a close matrix.
+
+    Each symbol's own bars are packed to the top of a dense matrix, where its ``n``-th bar is
+    row ``n`` for every symbol alike; the rows then run the arithmetic of :func:`_sma_update`
+    on all symbols at once (no branch per symbol, so it vectorizes) and are put back.
+    """
+    n_rows, n_cols = close.shape
+    count = np.zeros(n_cols, dtype=np.int64)
+    dense = close
+    complete = True
+    for t in range(n_rows):
+        for j in range(n_cols):
+            if not math.isfinite(close[t, j]):
+                complete = False
+    if not complete:
+        dense = np.full((n_rows, n_cols), np.nan)
+        for t in range(n_rows):
+            for j in range(n_cols):
+                c = close[t, j]
+                if math.isfinite(c):
+                    dense[count[j], j] = c
+                    count[j] += 1
+    fast_sum = np.zeros(n_cols)
+    slow_sum = np.zeros(n_cols)
+    above = np.zeros(n_cols, dtype=np.bool_)
+    below = np.zeros(n_cols, dtype=np.bool_)
+    d_entries = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    d_exits = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    for n in range(n_rows):
+        for j in range(n_cols):
+            c = dense[n, j]
+            s_sum = slow_sum[j] - dense[n - slow, j] if n >= slow else slow_sum[j]
+            f_sum = fast_sum[j] - dense[n - fast, j] if n >= fast else fast_sum[j]
+            fast_sum[j] = f_sum + c
+            slow_sum[j] = s_sum + c
+        if n % slow == slow - 1:  # the window is in time order: recompute both sums exactly
+            for j in range(n_cols):
+                older = 0.0
+                for k in range(n - slow + 1, n - fast + 1):
+                    older += dense[k, j]
+                recent = 0.0
+                for k in range(n - fast + 1, n + 1):
+                    recent += dense[k, j]
+                fast_sum[j] = recent
+                slow_sum[j] = older + recent
+        if n >= slow - 1:
+            for j in range(n_cols):
+                f = fast_sum[j] / fast
+                s = slow_sum[j] / slow
+                tie = abs(f - s) <= TIE_RTOL * max(abs(f), abs(s))
+                up = (f > s) & ~tie
+                down = (f < s) & ~tie
+                if n >= slow:
+                    d_entries[n, j] = up & ~above[j]
+                    d_exits[n, j] = down & ~below[j]
+                above[j] = up
+                below[j] = down
+    if complete:
+        ready = np.zeros((n_rows, n_cols), dtype=np.bool_)
+        ready[slow - 1 :] = True
+        return d_entries, d_exits, ready
+    entries = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    exits = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    ready = np.zeros((n_rows, n_cols), dtype=np.bool_)
+    seen = np.zeros(n_cols, dtype=np.int64)
+    for t in range(n_rows):
+        for j in range(n_cols):
+            if math.isfinite(close[t, j]):
+                n = seen[j]
+                entries[t, j] = d_entries[n, j]
+                exits[t, j] = d_exits[n, j]
+                seen[j] = n + 1
+            ready[t, j] = seen[j] >= slow
+    return entries, exits, ready
+
+
+@numba.njit(cache=True)
+def momentum_step_kernel(ring, seen, score, close, lookback):  # pragma: no cover - compiled
+    """Trailing return over each symbol's last ``lookback`` own bars; a symbol without a bar
+    keeps its last score (NaN until it has ``lookback + 1`` bars)."""
+    size = lookback + 1
+    for j in range(close.shape[0]):
+        c = close[j]
+        if not math.isfinite(c):
+            continue
+        ring[seen[j] % size, j] = c
+        seen[j] += 1
+        if seen[j] > lookback:
+            score[j] = c / ring[seen[j] % size, j] - 1.0
+
+
+@numba.njit(cache=True)
+def momentum_kernel(close, lookback):  # pragma: no cover - compiled
+    """The per-bar momentum rule over a whole close matrix."""
+    n_rows, n_cols = close.shape
+    out = np.empty((n_rows, n_cols))
+    ring = np.zeros((lookback + 1, n_cols))
+    seen = np.zeros(n_cols, dtype=np.int64)
+    score = np.full(n_cols, np.nan)
+    for t in range(n_rows):
+        momentum_step_kernel(ring, seen, score, close[t], lookback)
+        out[t] = score
+    return out
+
+
+@numba.njit(cache=True)
+def rolling_risk_step(
+    returns, dollars, last_log, seen, sigma, adv, close, volume, window
+):  # pragma: no cover - compiled
+    """Advance each symbol with a bar: its log return and dollar volume enter its window.
+
+    ``sigma`` (ddof 1 over ``window`` returns) and ``adv`` (mean of ``window`` dollar volumes)
+    keep their last value while a symbol has no bar; NaN until its window is full.
+    """
+    for j in range(close.shape[0]):
+        c = close[j]
+        if not math.isfinite(c):
+            continue
+        log_c = math.log(c)
+        slot = seen[j] % window
+        returns[slot, j] = log_c - last_log[j] if seen[j] > 0 else np.nan
+        dollars[slot, j] = c * volume[j]
+        last_log[j] = log_c
+        seen[j] += 1
+        if seen[j] >= window:
+            total = 0.0
+            for k in range(window):
+                total += dollars[k, j]
+            adv[j] = total / window
+        if seen[j] > window:
+            mean = 0.0
+            for k in range(window):
+                mean += returns[k, j]
+            mean /= window
+            var = 0.0
+            for k in range(window):
+                d = returns[k, j] - mean
+                var += d * d
+            sigma[j] = math.sqrt(var / (window - 1))

@@ -11,7 +11,9 @@ import numpy as np
 class RiskLimits:
     """Book-level limits.
 
-    ``max_gross_exposure``: sum of |weights| a decision may target (1.0 = unlevered).
+    ``max_gross_exposure``: the book's gross exposure a decision may target, as a fraction of
+    equity (1.0 = unlevered); per-symbol sleeves count at their share of the book, so four
+    sleeves all long in a book of four are at 1.0.
     ``drawdown_stop``: once equity falls this fraction below its peak (marked at a close), the
     book is liquidated at the next fill and no further decisions are taken.
     ``turnover_cap``: largest traded notional per rebalance, as a fraction of equity; larger
@@ -27,19 +29,23 @@ class RiskLimits:
     def __post_init__(self) -> None:
         for name in ("max_gross_exposure", "turnover_cap"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
+            if value is not None and not 0 < value < float("inf"):  # NaN fails too
                 raise ValueError(f"{name} must be positive, got {value}")
-        if self.drawdown_stop is not None and not 0 < self.drawdown_stop < 1:
+        if self.drawdown_stop is not None and not 0 < self.drawdown_stop < 1:  # NaN fails
             raise ValueError(f"drawdown_stop must be in (0, 1), got {self.drawdown_stop}")
         if not 0 < self.kelly_fraction <= 1:
             raise ValueError(f"kelly_fraction must be in (0, 1], got {self.kelly_fraction}")
 
-    def cap_weights(self, weights: np.ndarray) -> np.ndarray:
-        """Scale by the Kelly fraction, then down to the gross exposure cap."""
+    def cap_weights(self, weights: np.ndarray, share: np.ndarray | float = 1.0) -> np.ndarray:
+        """Scale by the Kelly fraction, then down to the gross exposure cap.
+
+        ``share`` is the fraction of the book a weight of 1 stands for: 1 for book weights,
+        each sleeve's share of equity for per-symbol sleeve weights.
+        """
         if self.kelly_fraction != 1.0:
             weights = weights * self.kelly_fraction
         if self.max_gross_exposure is not None:
-            gross = float(np.abs(weights).sum())
+            gross = float(np.abs(weights) @ np.broadcast_to(share, np.shape(weights)))
             if gross > self.max_gross_exposure:
                 weights = weights * (self.max_gross_exposure / gross)
         return weights

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from quant_engine.simulation.kernels import rolling_risk_step
+
 
 class RollingRisk:
-    """Daily log-return volatility and mean dollar volume over the last ``window`` bars.
+    """Daily log-return volatility and mean dollar volume over each symbol's last ``window``
+    own bars.
 
-    Matches :class:`quant_engine.backtest.MarketPanel`: NaN until the window is full (or while
-    it holds a missing bar).
+    Matches :class:`quant_engine.backtest.MarketPanel`: NaN until a symbol's window is full; a
+    missing bar is skipped (the return spans the gap) and the last values are kept meanwhile.
     """
 
     def __init__(self, window: int, n_names: int) -> None:
@@ -17,16 +20,19 @@ class RollingRisk:
         self._returns = np.full((window, n_names), np.nan)
         self._dollars = np.full((window, n_names), np.nan)
         self._log_close = np.full(n_names, np.nan)
-        self._seen = 0
+        self._seen = np.zeros(n_names, dtype=np.int64)
         self.sigma = np.full(n_names, np.nan)
         self.adv = np.full(n_names, np.nan)
 
     def update(self, close: np.ndarray, volume: np.ndarray) -> None:
-        slot = self._seen % self.window
-        log_close = np.log(close)
-        self._returns[slot] = log_close - self._log_close
-        self._dollars[slot] = close * volume
-        self._log_close = log_close
-        self._seen += 1
-        self.adv = self._dollars.sum(axis=0) / self.window
-        self.sigma = self._returns.std(axis=0, ddof=1)
+        rolling_risk_step(
+            self._returns,
+            self._dollars,
+            self._log_close,
+            self._seen,
+            self.sigma,
+            self.adv,
+            np.asarray(close, dtype=float),
+            np.asarray(volume, dtype=float),
+            self.window,
+        )

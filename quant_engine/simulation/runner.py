@@ -2,17 +2,23 @@
 
 A config names its data (the synthetic market or a directory of CSV/Parquet bar files), its
 strategy and parameters, the portfolio rules, costs, limits, capital policy and simulator
-(``event_driven`` or ``vectorized``). Every run writes ``<artifacts_dir>/<run_id>/``.
-Walk-forward (``wfv``) picks the parameters with the best Sharpe on each training fold and
-applies them to the following test fold; the test folds, stitched, are the out-of-sample result.
+(``event_driven`` or ``vectorized``). Every value is checked where the file is read: a bad one
+is a :class:`ConfigError` naming the file, the key and what is expected; bad bars are a
+:class:`DataError`. Every run writes ``<artifacts_dir>/<run_id>/`` (default
+``QUANT_HOME/reports/simulations``). Walk-forward (``wfv``) picks the parameters with the best
+Sharpe on each training fold and applies them to the following test fold; the test folds,
+stitched, are the out-of-sample result.
 """
 
 from __future__ import annotations
 
 import cProfile
 import itertools
-import json
-from dataclasses import dataclass, field, fields, replace
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +29,58 @@ import yaml
 from quant_engine.backtest import BacktestConfig, CostModel, MarketPanel, run_panel_backtest
 from quant_engine.data import SyntheticMarketConfig, generate_market, load_bar_directory
 from quant_engine.evaluation.performance import drawdown, performance_metrics
-from quant_engine.io import write_json
+from quant_engine.paths import QuantHome
 from quant_engine.portfolio import ConstructionConfig
-from quant_engine.simulation.artifacts import RunArtifacts
-from quant_engine.simulation.capital import capital_policy
+from quant_engine.simulation.artifacts import RunArtifacts, write_strict_json
+from quant_engine.simulation.capital import FullCapital, VolatilityScaled, capital_policy
 from quant_engine.simulation.engine import SimulationConfig, SimulationResult, Simulator
 from quant_engine.simulation.events import BarPanel
 from quant_engine.simulation.limits import RiskLimits
+from quant_engine.simulation.records import (
+    empty_trades,
+    run_metrics,
+    trade_lines,
+    trades_from_notional,
+    with_running_pnl,
+)
 from quant_engine.simulation.strategies import Momentum, SmaCrossover
 
 STRATEGIES = {"sma_crossover": SmaCrossover, "momentum": Momentum}
 SIMULATORS = ("event_driven", "vectorized")
+SOURCES = ("synthetic", "directory", "csv")  # csv: the older name of directory
+SELECTION = ("symbols", "start", "end")  # honoured for every source: start <= day < end
+SECTIONS = ("run", "data", "strategy", "portfolio", "costs", "limits", "capital_policy")
+SECTIONS += ("simulation", "walk_forward")
+SIMULATION_KEYS = ("capital", "fill_at", "mark", "risk_window", "progress_interval")
+SIMULATION_KEYS += ("record_cycles",)
 
 
-class ConfigError(ValueError):
+class RunError(ValueError):
+    """A user error in a run: its config or its data. The CLI prints it as one line."""
+
+
+class ConfigError(RunError):
     """A run config that cannot be used; the message names the file and the key."""
+
+
+class DataError(RunError):
+    """Bars that cannot be run (unreadable, invalid, or not matching the selection)."""
 
 
 @dataclass(frozen=True)
 class WalkForwardConfig:
+    """Folds of ``train_bars`` then ``test_bars``; ``grid``: parameter -> list of values."""
+
     train_bars: int = 250
     test_bars: int = 125
     grid: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.train_bars < 2 or self.test_bars < 1:
+            raise ValueError(
+                f"train_bars must be at least 2 and test_bars at least 1, got "
+                f"{self.train_bars} and {self.test_bars}"
+            )
 
 
 @dataclass(frozen=True)
@@ -58,20 +94,162 @@ class RunConfig:
     artifacts_dir: Path
     walk_forward: WalkForwardConfig
 
+    def resolved(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything the run depends on, as the manifest records and hashes it."""
+        return {
+            "run": {"name": self.name, "simulator": self.simulator},
+            "data": self.data,
+            "strategy": {"name": self.strategy, "params": {**self.params, **(params or {})}},
+            "simulation": asdict(self.simulation),
+            "walk_forward": asdict(self.walk_forward),
+        }
+
+
+def _expected(kind: Any) -> tuple[str, Any]:
+    """What a field annotation accepts: (description, checker)."""
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        text, check = _expected(options[0]) if len(options) == 1 else ("a value", None)
+        nullable = type(None) in args
+        if not nullable:
+            return text, check
+        return f"{text} or null", (lambda v: v is None or check is None or check(v))
+    if origin is typing.Literal:
+        return f"one of {list(args)}", lambda v: v in args
+    if kind is bool:
+        return "true or false", lambda v: isinstance(v, bool)
+    if kind is int:
+        return "an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if kind is float:
+        return (
+            "a finite number",
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
+        )
+    if kind is str:
+        return "a string", lambda v: isinstance(v, str)
+    return "a value", None
+
+
+def _check_types(cls: type, raw: dict[str, Any], where: str) -> None:
+    hints = typing.get_type_hints(cls)
+    for key, value in raw.items():
+        text, check = _expected(hints[key])
+        if check is not None and not check(value):
+            if text.startswith("one of"):
+                raise ConfigError(f"{where}.{key}: unknown {key} {value!r}, expected {text}")
+            raise ConfigError(f"{where}.{key}: expected {text}, got {value!r}")
+
+
+def _public(cls: type) -> list[str]:
+    return sorted(
+        f.name
+        for f in fields(cls)
+        if f.init and not f.name.startswith("_") and f.name != "needs_risk"
+    )
+
 
 def _build(cls: type, raw: Any, where: str) -> Any:
+    """``cls(**raw)`` with every key known, every value of its annotated type, else one error."""
     if raw is None:
         return cls()
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping, got {raw!r}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    known = _public(cls)
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {known}")
+    _check_types(cls, raw, where)
     try:
         return cls(**raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = raw.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {name}: expected a mapping, got {value!r}")
+    return dict(value)
+
+
+def _day(value: Any, where: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: expected a date (YYYY-MM-DD), got {value!r}")
+
+
+def _data(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
+    """The data section resolved: source, its options, and the selection."""
+    data = _section(raw, "data", where) or {"source": "synthetic"}
+    source = data.pop("source", "synthetic")
+    if source not in SOURCES:
+        raise ConfigError(f"{where}: data.source: expected one of {list(SOURCES)}, got {source!r}")
+    source = "directory" if source == "csv" else source
+    selection: dict[str, Any] = {}
+    symbols = data.pop("symbols", None)
+    if symbols is not None:
+        if not (isinstance(symbols, list) and symbols and all(isinstance(s, str) for s in symbols)):
+            raise ConfigError(f"{where}: data.symbols: expected a list of names, got {symbols!r}")
+        selection["symbols"] = sorted(set(symbols))
+    for key in ("start", "end"):
+        if data.get(key) is not None:
+            selection[key] = _day(data.pop(key), f"{where}: data.{key}").isoformat()
+    if "start" in selection and "end" in selection and selection["start"] >= selection["end"]:
+        raise ConfigError(f"{where}: data.end must be after data.start, got {selection}")
+    if source == "directory":
+        unknown = sorted(set(data) - {"directory"})
+        if unknown:
+            raise ConfigError(
+                f"{where}: data: unknown key(s) {unknown} for source directory; known: "
+                f"{sorted(['directory', 'source', *SELECTION])}"
+            )
+        directory = data.get("directory")
+        if not isinstance(directory, str):
+            raise ConfigError(
+                f"{where}: data.directory: expected a path to the bar files, got {directory!r}"
+            )
+        options = {"directory": str((base / Path(directory).expanduser()).resolve())}
+    else:
+        if "start" in selection:  # the synthetic market starts where the selection does
+            data["start"] = selection["start"]
+        built = _build(SyntheticMarketConfig, data, f"{where}: data")
+        options = asdict(built)
+    return {"source": source, **options, **selection}
+
+
+def _policy(raw: dict[str, Any], where: str) -> FullCapital | VolatilityScaled:
+    policy = _section(raw, "capital_policy", where) or {"name": "full"}
+    name = policy.pop("name", "full")
+    classes = {"full": FullCapital, "volatility_scaled": VolatilityScaled}
+    if name not in classes:
+        raise ConfigError(
+            f"{where}: capital_policy.name: expected one of {sorted(classes)}, got {name!r}"
+        )
+    _build(classes[name], policy, f"{where}: capital_policy")
+    return capital_policy(name, **policy)
+
+
+def _artifacts_dir(value: Any, where: str, base: Path) -> Path:
+    if value is None:
+        return QuantHome.resolve().reports / "simulations"
+    if not isinstance(value, str | Path):
+        raise ConfigError(f"{where}: expected a directory path, got {value!r}")
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where}: {path} is a file, expected a directory")
+    return path
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -80,88 +258,169 @@ def load_run_config(path: str | Path) -> RunConfig:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    top = {"run", "data", "strategy", "portfolio", "costs", "limits", "capital_policy"}
-    top |= {"simulation", "walk_forward"}
-    unknown = sorted(set(raw) - top)
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise ConfigError(f"{path}: not valid YAML: {first}") from exc
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of sections {list(SECTIONS)}, got {type(raw).__name__}"
+        )
+    where = str(path)
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {unknown}; known: {sorted(top)}")
-    run = dict(raw.get("run") or {})
+        raise ConfigError(f"{where}: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+    run = _section(raw, "run", where)
     simulator = run.pop("simulator", "event_driven")
     if simulator not in SIMULATORS:
-        raise ConfigError(f"{path}: run.simulator {simulator!r} is not one of {SIMULATORS}")
-    strategy = dict(raw.get("strategy") or {})
+        raise ConfigError(
+            f"{where}: run.simulator: expected one of {list(SIMULATORS)}, got {simulator!r}"
+        )
+    seed = run.pop("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"{where}: run.seed: expected an integer, got {seed!r}")
+    artifacts = _artifacts_dir(
+        run.pop("artifacts_dir", None), f"{where}: run.artifacts_dir", path.parent
+    )
+    run_name = run.pop("name", path.stem)
+    if not isinstance(run_name, str) or not run_name or "/" in run_name:
+        raise ConfigError(f"{where}: run.name: expected a name without '/', got {run_name!r}")
+    if run:
+        raise ConfigError(
+            f"{where}: run: unknown key(s) {sorted(run)}; known: "
+            "['artifacts_dir', 'name', 'seed', 'simulator']"
+        )
+    strategy = _section(raw, "strategy", where)
     name = strategy.pop("name", None)
     if name not in STRATEGIES:
-        raise ConfigError(f"{path}: strategy.name {name!r} is not one of {sorted(STRATEGIES)}")
-    params = strategy.pop("params", {}) or {}
+        raise ConfigError(f"{where}: strategy.name {name!r} is not one of {sorted(STRATEGIES)}")
+    params = strategy.pop("params", None) or {}
     if strategy:
-        raise ConfigError(f"{path}: strategy: unknown key(s) {sorted(strategy)}")
-    _build(STRATEGIES[name], params, f"{path}: strategy.params")
-    policy = dict(raw.get("capital_policy") or {"name": "full"})
-    try:
-        policy_obj = capital_policy(policy.pop("name", "full"), **policy)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: capital_policy: {exc}") from exc
-    sim_raw = dict(raw.get("simulation") or {})
+        raise ConfigError(
+            f"{where}: strategy: unknown key(s) {sorted(strategy)}; known: ['name', 'params']"
+        )
+    _build(STRATEGIES[name], params, f"{where}: strategy.params")
+    sim_raw = _section(raw, "simulation", where)
+    unknown = sorted(set(sim_raw) - set(SIMULATION_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: simulation: unknown key(s) {unknown}; known: {sorted(SIMULATION_KEYS)}"
+        )
+    _check_types(SimulationConfig, sim_raw, f"{where}: simulation")
     sim_raw.update(
-        costs=_build(CostModel, raw.get("costs"), f"{path}: costs"),
-        portfolio=_build(ConstructionConfig, raw.get("portfolio"), f"{path}: portfolio"),
-        limits=_build(RiskLimits, raw.get("limits"), f"{path}: limits"),
-        capital_policy=policy_obj,
-        seed=run.pop("seed", 0),
+        costs=_build(CostModel, raw.get("costs"), f"{where}: costs"),
+        portfolio=_build(ConstructionConfig, raw.get("portfolio"), f"{where}: portfolio"),
+        limits=_build(RiskLimits, raw.get("limits"), f"{where}: limits"),
+        capital_policy=_policy(raw, where),
+        seed=seed,
     )
-    simulation = _build(SimulationConfig, sim_raw, f"{path}: simulation")
+    try:
+        simulation = SimulationConfig(**sim_raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: simulation: {exc}") from exc
     if simulator == "vectorized" and (
         simulation.limits != RiskLimits() or simulation.capital_policy.needs_risk
     ):
         raise ConfigError(
-            f"{path}: limits and capital_policy are enforced by simulator: event_driven only"
+            f"{where}: limits and capital_policy are enforced by simulator: event_driven only"
         )
-    artifacts = Path(run.pop("artifacts_dir", "artifacts"))
-    run_name = str(run.pop("name", path.stem))
-    if run:
-        raise ConfigError(f"{path}: run: unknown key(s) {sorted(run)}")
-    data = dict(raw.get("data") or {"source": "synthetic"})
-    if data.get("source") == "csv":
-        if "directory" not in data:
-            raise ConfigError(f"{path}: data.directory is required for source: csv")
-        data["directory"] = str((path.parent / data["directory"]).resolve())
-    elif data.get("source", "synthetic") != "synthetic":
-        raise ConfigError(f"{path}: data.source {data.get('source')!r} is not synthetic or csv")
-    return RunConfig(
+    wf = _section(raw, "walk_forward", where)
+    grid = wf.get("grid")
+    if grid is not None:
+        if not isinstance(grid, dict):
+            raise ConfigError(f"{where}: walk_forward.grid: expected a mapping, got {grid!r}")
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(
+                    f"{where}: walk_forward.grid.{key}: expected a non-empty list of values, "
+                    f"got {values!r}"
+                )
+    cfg = RunConfig(
         name=run_name,
         simulator=simulator,
-        data=data,
+        data=_data(raw, where, path.parent),
         strategy=name,
         params=params,
         simulation=simulation,
-        artifacts_dir=artifacts if artifacts.is_absolute() else path.parent / artifacts,
-        walk_forward=_build(WalkForwardConfig, raw.get("walk_forward"), f"{path}: walk_forward"),
+        artifacts_dir=artifacts,
+        walk_forward=_build(WalkForwardConfig, wf or None, f"{where}: walk_forward"),
     )
+    return cfg
 
 
 def load_bars(data: dict[str, Any]) -> pl.DataFrame:
-    """The bars a config names."""
-    options = {k: v for k, v in data.items() if k != "source"}
-    if data.get("source") == "csv":
-        return load_bar_directory(options["directory"])
-    return generate_market(_build(SyntheticMarketConfig, options, "data")).bars
+    """The bars a config names, with its selection (``symbols``, ``start <= day < end``)."""
+    try:
+        if data["source"] == "directory":
+            bars = load_bar_directory(data["directory"])
+        else:  # the market is generated from its own start, the selection's if given
+            known = {f.name for f in fields(SyntheticMarketConfig)}
+            market = SyntheticMarketConfig(**{k: v for k, v in data.items() if k in known})
+            bars = generate_market(market).bars
+    except (ValueError, OSError) as exc:
+        raise DataError(f"data: {_one_line(exc)}") from exc
+    symbols = data.get("symbols")
+    if symbols is not None:
+        missing = sorted(set(symbols) - set(bars["symbol"].unique().to_list()))
+        if missing:
+            raise DataError(f"data.symbols: not in the data: {missing}")
+        bars = bars.filter(pl.col("symbol").is_in(symbols))
+    day = pl.col("timestamp").dt.date()
+    if data.get("start") is not None:
+        bars = bars.filter(day >= date.fromisoformat(data["start"]))
+    if data.get("end") is not None:
+        bars = bars.filter(day < date.fromisoformat(data["end"]))
+    if bars.is_empty():
+        raise DataError(f"data: no bars in the selection {_selection(data)}")
+    return bars
 
 
-def _split(params: dict[str, Any], strategy: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _selection(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data[k] for k in SELECTION if k in data}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _split(
+    params: dict[str, Any], strategy: str, where: str = "config"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Grid keys for the strategy and for the portfolio rules."""
-    strategy_keys = {f.name for f in fields(STRATEGIES[strategy]) if f.init}
-    portfolio_keys = {f.name for f in fields(ConstructionConfig)}
+    strategy_keys = set(_public(STRATEGIES[strategy]))
+    portfolio_keys = set(_public(ConstructionConfig))
     unknown = sorted(set(params) - strategy_keys - portfolio_keys)
     if unknown:
-        raise ConfigError(f"walk_forward.grid: unknown parameter(s) {unknown}")
+        raise ConfigError(
+            f"{where}: walk_forward.grid: unknown parameter(s) {unknown}; known: "
+            f"{sorted(strategy_keys | portfolio_keys)}"
+        )
     return (
         {k: v for k, v in params.items() if k in strategy_keys},
         {k: v for k, v in params.items() if k in portfolio_keys},
     )
+
+
+def _candidates(grid: dict[str, list]) -> list[dict[str, Any]]:
+    keys = sorted(grid)
+    return [
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
+    ]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One simulation: equity at each bar's fill point, turnover of the period from it, the
+    fills in the one trade schema, the metrics, and (event-driven) the full result."""
+
+    equity: np.ndarray
+    turnover: np.ndarray
+    trades: pl.DataFrame
+    metrics: dict[str, Any]
+    result: SimulationResult | None
+    artifacts: Path | None
 
 
 def simulate(
@@ -172,11 +431,12 @@ def simulate(
     artifacts_root: Path | None,
     progress: Any = None,
     cancel: Any = None,
-) -> tuple[np.ndarray, SimulationResult | None, Path | None]:
-    """Run the configured simulator; returns (equity marks at fills, result, artifacts)."""
+) -> _Run:
+    """Run the configured simulator over ``bars`` with ``params`` over the config's."""
     strategy_params, portfolio_params = _split({**cfg.params, **params}, cfg.strategy)
     sim = replace(cfg.simulation, portfolio=replace(cfg.simulation.portfolio, **portfolio_params))
     strategy = STRATEGIES[cfg.strategy](**strategy_params)
+    resolved = {**cfg.resolved(params), "simulation": asdict(sim)}
     if cfg.simulator == "event_driven":
         result = Simulator(
             sim,
@@ -185,45 +445,68 @@ def simulate(
             name=cfg.name,
             progress=progress,
             cancel=cancel,
+            run_config=resolved,
         ).run(bars)
-        return result.bars["equity_open"].to_numpy(), result, result.artifacts
-    backtest = run_panel_backtest(
-        market,
-        strategy.scores(bars),
-        BacktestConfig(
-            mode=sim.portfolio.mode,
-            top_k=sim.portfolio.top_k,
-            capital=sim.capital,
-            costs=sim.costs,
-            risk_window=sim.risk_window,
-            construction=sim.portfolio,
-        ),
+        return _Run(
+            result.bars["equity_open"].to_numpy(),
+            result.bars["turnover"].to_numpy(),
+            result.trades,
+            result.metrics,
+            result,
+            result.artifacts,
+        )
+    try:
+        backtest = run_panel_backtest(
+            market,
+            strategy.scores(bars),
+            BacktestConfig(
+                mode=sim.portfolio.mode,
+                top_k=sim.portfolio.top_k,
+                capital=sim.capital,
+                costs=sim.costs,
+                risk_window=sim.risk_window,
+                construction=sim.portfolio,
+                mark=sim.mark,
+            ),
+        )
+    except ValueError as exc:  # e.g. no day with a tradable signal
+        raise DataError(f"data: {_one_line(exc)}") from exc
+    daily = backtest.daily
+    lead = len(bars) - daily.height  # bars before the first fill point, plus the fill itself
+    equity = np.concatenate([np.full(lead, sim.capital), daily["equity"].to_numpy()])
+    turnover = np.concatenate([np.zeros(lead - 1), daily["turnover"].to_numpy(), [0.0]])
+    trades = trades_from_notional(
+        backtest.trades,
+        backtest.prices,
+        backtest.trade_costs(),
+        daily["timestamp"].to_list(),
+        backtest.decided_at,
+        bars.symbols,
     )
-    pad = len(bars) - backtest.daily.height
-    equity = np.concatenate([np.full(pad, sim.capital), backtest.daily["equity"].to_numpy()])
+    metrics = run_metrics(
+        daily["net_return"].to_numpy(), daily["turnover"].to_numpy(), sim.capital, trades, len(bars)
+    )
     path = None
     if artifacts_root is not None:
-        run = RunArtifacts(artifacts_root, sim, sim.seed, cfg.name)
-        rows, cols = np.nonzero(backtest.trades)
-        stamps = backtest.daily["timestamp"].to_list()
-        trades = pl.DataFrame(
-            {
-                "timestamp": [stamps[r] for r in rows],
-                "symbol": [bars.symbols[c] for c in cols],
-                "notional": backtest.trades[rows, cols],
-            }
-        )
-        run.log_trades([json.dumps(row, default=str) for row in trades.iter_rows(named=True)])
-        path = run.finish("completed", backtest.metrics, backtest.daily, trades)
-    return equity, None, path
+        run = RunArtifacts(artifacts_root, resolved, sim.seed, cfg.name)
+        run.log_trades(trade_lines(trades))
+        path = run.finish("completed", metrics, daily, trades)
+    return _Run(equity, turnover, trades, metrics, None, path)
 
 
 def _prepare(path: str | Path, out: str | Path | None) -> tuple[RunConfig, BarPanel, MarketPanel]:
     cfg = load_run_config(path)
     if out is not None:
-        cfg = replace(cfg, artifacts_dir=Path(out))
+        cfg = replace(cfg, artifacts_dir=_artifacts_dir(str(out), "--out", Path.cwd()))
     frame = load_bars(cfg.data)
-    return cfg, BarPanel.from_bars(frame), MarketPanel.from_bars(frame, cfg.simulation.risk_window)
+    try:
+        return (
+            cfg,
+            BarPanel.from_bars(frame),
+            MarketPanel.from_bars(frame, cfg.simulation.risk_window),
+        )
+    except (ValueError, pl.exceptions.PolarsError) as exc:
+        raise DataError(f"data: {_one_line(exc)}") from exc
 
 
 def _profiled(profile: bool, work: Any) -> tuple[Any, cProfile.Profile | None]:
@@ -234,22 +517,29 @@ def _profiled(profile: bool, work: Any) -> tuple[Any, cProfile.Profile | None]:
     return result, profiler
 
 
+def _writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"run.artifacts_dir: cannot create {directory}: {_one_line(exc)}"
+        ) from exc
+
+
 def run_from_config(
     path: str | Path, out: str | Path | None = None, profile: bool = False
 ) -> dict[str, Any]:
     """One run of a config; returns its summary (run folder, metrics)."""
     cfg, bars, market = _prepare(path, out)
-    (_, result, folder), profiler = _profiled(
-        profile, lambda: simulate(cfg, bars, market, {}, cfg.artifacts_dir)
-    )
+    _writable(cfg.artifacts_dir)
+    run, profiler = _profiled(profile, lambda: simulate(cfg, bars, market, {}, cfg.artifacts_dir))
     if profiler is not None:
-        profiler.dump_stats(folder / "profile.pstats")
-    metrics = json.loads((folder / "metrics.json").read_text())
+        profiler.dump_stats(run.artifacts / "profile.pstats")
     return {
-        "artifacts": str(folder),
+        "artifacts": str(run.artifacts),
         "simulator": cfg.simulator,
-        "status": result.status if result is not None else "completed",
-        "metrics": metrics,
+        "status": run.result.status if run.result is not None else "completed",
+        "metrics": run.metrics,
     }
 
 
@@ -260,17 +550,25 @@ def walk_forward(
     cfg, bars, market = _prepare(path, out)
     wf = cfg.walk_forward
     if not wf.grid:
-        raise ConfigError("walk_forward.grid is empty: name at least one parameter to choose")
-    _split(wf.grid, cfg.strategy)
-    keys = sorted(wf.grid)
-    candidates = [
-        dict(zip(keys, combo, strict=True))
-        for combo in itertools.product(*(wf.grid[k] for k in keys))
-    ]
-    if len(bars) < wf.train_bars + wf.test_bars:
         raise ConfigError(
-            f"walk_forward needs {wf.train_bars + wf.test_bars} bars, the data has {len(bars)}"
+            f"{path}: walk_forward.grid is empty: name at least one parameter to choose"
         )
+    candidates = _candidates(wf.grid)
+    for combo in candidates:  # every combination must make a valid strategy and portfolio
+        s_params, p_params = _split(combo, cfg.strategy, str(path))
+        where = f"{path}: walk_forward.grid {combo}"
+        _build(STRATEGIES[cfg.strategy], {**cfg.params, **s_params}, where)
+        _check_types(ConstructionConfig, p_params, where)
+        try:
+            replace(cfg.simulation.portfolio, **p_params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    if len(bars) < wf.train_bars + wf.test_bars:
+        raise DataError(
+            f"walk_forward needs {wf.train_bars + wf.test_bars} bars (train_bars + test_bars), "
+            f"the data has {len(bars)}"
+        )
+    _writable(cfg.artifacts_dir)
 
     def score(equity: np.ndarray) -> float:
         returns = equity[1:] / equity[:-1] - 1.0
@@ -278,34 +576,33 @@ def walk_forward(
         sharpe = performance_metrics(returns)["sharpe"] if returns.size > 1 else float("nan")
         return sharpe if np.isfinite(sharpe) else -np.inf
 
-    def work() -> tuple[list[dict[str, Any]], np.ndarray, list, list[pl.DataFrame]]:
-        folds, oos_returns, oos_stamps, oos_trades = [], [], [], []
+    def work() -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, list, list[pl.DataFrame]]:
+        folds, oos_returns, oos_turnover, oos_stamps, oos_trades = [], [], [], [], []
         start = 0
         while start + wf.train_bars + wf.test_bars <= len(bars):
             train_end = start + wf.train_bars
             test_end = train_end + wf.test_bars
-            train_bars = bars.window(start, train_end)
-            train_market = _market_window(market, start, train_end)
             sharpes = []
             for params in candidates:
-                equity, _, _ = simulate(cfg, train_bars, train_market, params, None)
-                sharpes.append(score(equity))
-            best = candidates[int(np.argmax(sharpes))]
-            equity, result, _ = simulate(
-                cfg,
-                bars.window(start, test_end),
-                _market_window(market, start, test_end),
-                best,
-                None,
-            )
-            if result is not None:  # the event-driven fills of the test fold
-                fold_trades = result.trades.filter(
-                    pl.col("timestamp") >= bars.timestamps[train_end]
+                train = simulate(
+                    cfg,
+                    bars.window(start, train_end),
+                    market.window(start, train_end),
+                    params,
+                    None,
                 )
-                oos_trades.append(fold_trades.with_columns(pl.lit(len(folds)).alias("fold")))
-            test = equity[wf.train_bars - 1 :]
+                sharpes.append(score(train.equity))
+            best = candidates[int(np.argmax(sharpes))]
+            run = simulate(
+                cfg, bars.window(start, test_end), market.window(start, test_end), best, None
+            )
+            # the out-of-sample fills: those at the test fold's bars
+            fold_trades = run.trades.filter(pl.col("timestamp") >= bars.timestamps[train_end])
+            oos_trades.append(fold_trades.with_columns(pl.lit(len(folds)).alias("fold")))
+            test = run.equity[wf.train_bars - 1 :]
             returns = test[1:] / test[:-1] - 1.0
             oos_returns.append(returns)
+            oos_turnover.append(run.turnover[wf.train_bars - 1 : -1])
             oos_stamps.extend(bars.timestamps[train_end:test_end])
             folds.append(
                 {
@@ -313,35 +610,41 @@ def walk_forward(
                     "test": [str(bars.timestamps[train_end]), str(bars.timestamps[test_end - 1])],
                     "params": best,
                     "train_sharpe": float(max(sharpes)),
-                    "test_metrics": performance_metrics(returns),
+                    "test_metrics": performance_metrics(
+                        returns, run.turnover[wf.train_bars - 1 : -1]
+                    ),
                 }
             )
             start += wf.test_bars
-        return folds, np.concatenate(oos_returns), oos_stamps, oos_trades
+        return (
+            folds,
+            np.concatenate(oos_returns),
+            np.concatenate(oos_turnover),
+            oos_stamps,
+            oos_trades,
+        )
 
-    (folds, returns, stamps, trades), profiler = _profiled(profile, work)
-    artifacts = RunArtifacts(cfg.artifacts_dir, cfg, cfg.simulation.seed, f"{cfg.name}-wfv")
-    equity = cfg.simulation.capital * np.cumprod(1.0 + returns)
+    (folds, returns, turnover, stamps, trades), profiler = _profiled(profile, work)
+    capital = cfg.simulation.capital
+    artifacts = RunArtifacts(
+        cfg.artifacts_dir, cfg.resolved(), cfg.simulation.seed, f"{cfg.name}-wfv"
+    )
+    equity = capital * np.cumprod(1.0 + returns)
     curve = pl.DataFrame(
         {
             "timestamp": stamps,
             "net_return": returns,
+            "turnover": turnover,
             "equity": equity,
-            "drawdown": drawdown(np.concatenate([[cfg.simulation.capital], equity]))[1:],
+            "drawdown": drawdown(np.concatenate([[capital], equity]))[1:],
         }
     )
-    metrics = performance_metrics(returns)
-    write_json(artifacts.path / "folds.json", folds)
-    table = pl.concat(trades) if trades else pl.DataFrame({"timestamp": stamps[:0]})
-    artifacts.log_trades([json.dumps(row, default=str) for row in table.iter_rows(named=True)])
+    table = pl.concat(trades) if trades else empty_trades()
+    table = with_running_pnl(table)  # the running sum of exactly these out-of-sample rows
+    metrics = run_metrics(returns, turnover, capital, table, len(stamps))
+    write_strict_json(artifacts.path / "folds.json", folds)
+    artifacts.log_trades(trade_lines(table))
     folder = artifacts.finish("completed", metrics, curve, table)
     if profiler is not None:
         profiler.dump_stats(folder / "profile.pstats")
     return {"artifacts": str(folder), "folds": folds, "metrics": metrics}
-
-
-def _market_window(market: MarketPanel, start: int, stop: int) -> MarketPanel:
-    rows = slice(start, stop)
-    return MarketPanel(
-        market.dates[rows], market.symbols, market.open[rows], market.sigma[rows], market.adv[rows]
-    )

@@ -15,7 +15,13 @@ import numpy as np
 import polars as pl
 
 from quant_engine.simulation.events import BarPanel, BarSnapshot
-from quant_engine.simulation.kernels import positions_kernel, sma_crossings_kernel
+from quant_engine.simulation.kernels import (
+    momentum_kernel,
+    momentum_step_kernel,
+    positions_kernel,
+    sma_crossings_kernel,
+    sma_step_kernel,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,86 +48,103 @@ class SmaCrossover:
     """Long while the fast SMA of closes is above the slow one, entered and left on crossings.
 
     Entry when the fast average crosses above the slow one (it was at or below on the previous
-    bar), exit when it crosses back below. Scores are the held state (1 or 0); names are
-    eligible once the slow average exists. Meant for per-symbol allocation.
+    bar), exit when it crosses back below (it was at or above). Averages equal to within
+    ``kernels.TIE_RTOL`` (relative) are a tie: neither above nor below (the sums are
+    recomputed exactly every ``slow`` bars, so rounding stays far below that). The averages run over
+    each symbol's own last ``fast`` / ``slow`` bars: a missing bar is skipped, not counted, so
+    a gap or a late listing delays nothing but that symbol's own window. Scores are the held
+    state (1 or 0, kept through a missing bar); a name is eligible once it has ``slow`` bars.
+    Meant for per-symbol allocation.
     """
 
     fast: int = 10
     slow: int = 50
-    _closes: np.ndarray = field(init=False, repr=False)
-    _state: np.ndarray = field(init=False, repr=False)
+    _ring: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        for name in ("fast", "slow"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise ValueError(f"{name} must be an integer number of bars, got {value!r}")
         if not 1 <= self.fast < self.slow:
             raise ValueError(f"need 1 <= fast < slow, got fast={self.fast} slow={self.slow}")
 
     def crossings(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Entries and exits of a (timestamps x symbols) close matrix."""
-        return sma_crossings_kernel(np.asarray(close, dtype=float), self.fast, self.slow)
+        """Entries and exits of a (timestamps x symbols) close matrix (NaN: no bar)."""
+        close = np.asarray(close, dtype=float)
+        entries, exits, _ = sma_crossings_kernel(close, self.fast, self.slow)
+        return entries, exits
 
     def scores(self, panel: BarPanel) -> np.ndarray:
-        state = positions_from_signals(*self.crossings(panel.close))
-        state[: self.slow - 1] = np.nan
+        entries, exits, ready = sma_crossings_kernel(
+            np.asarray(panel.close, dtype=float), self.fast, self.slow
+        )
+        state = positions_from_signals(entries, exits)
+        state[~ready] = np.nan
         return state
 
     def start(self, symbols: list[str]) -> None:
         n = len(symbols)
-        self._closes = np.zeros((self.slow, n))  # ring buffer of the last ``slow`` closes
-        self._fast_sum, self._slow_sum = np.zeros(n), np.zeros(n)
-        self._state = np.zeros(n)
-        self._eligible = np.ones(n, dtype=bool)
-        self._seen = 0
-        self._prev_above = self._prev_below = None
+        self._ring = np.zeros((self.slow, n))  # each symbol's last ``slow`` closes
+        self._seen = np.zeros(n, dtype=np.int64)
+        self._sums = np.zeros((2, n))  # running fast and slow sums
+        self._prev_above = np.zeros(n, dtype=bool)
+        self._prev_below = np.zeros(n, dtype=bool)
+        self._state = np.full(n, np.nan)  # held state; NaN until a symbol has ``slow`` bars
 
     def on_bar(self, bar: BarSnapshot) -> Signal | None:
-        seen, close = self._seen, bar.close
-        slot = seen % self.slow
-        self._slow_sum += close - self._closes[slot]  # the slot holds the close leaving
-        self._fast_sum += close
-        if seen >= self.fast:
-            self._fast_sum -= self._closes[(seen - self.fast) % self.slow]
-        self._closes[slot] = close
-        self._seen = seen + 1
-        if self._seen < self.slow:
+        ready = sma_step_kernel(
+            self._ring,
+            self._seen,
+            self._sums,
+            self._prev_above,
+            self._prev_below,
+            self._state,
+            np.asarray(bar.close, dtype=float),
+            self.fast,
+            self.slow,
+        )
+        if not ready:
             return None
-        fast = self._fast_sum / self.fast
-        slow = self._slow_sum / self.slow
-        above, below = fast > slow, fast < slow
-        if self._prev_above is not None:
-            self._state[above & ~self._prev_above] = 1.0
-            self._state[below & ~self._prev_below] = 0.0
-        self._prev_above, self._prev_below = above, below
-        return Signal(self._state.copy(), self._eligible)
+        scores = self._state.copy()
+        return Signal(scores, scores == scores)  # eligible: not NaN
 
 
 @dataclass
 class Momentum:
-    """Trailing return over ``lookback`` bars as the score; meant for top-k ranking."""
+    """Trailing return over each symbol's own last ``lookback`` bars; meant for top-k ranking.
+
+    A symbol without a bar keeps its last score; it is eligible once it has ``lookback + 1``
+    bars.
+    """
 
     lookback: int = 20
-    _closes: np.ndarray = field(init=False, repr=False)
+    _ring: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        value = self.lookback
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"lookback must be an integer number of bars, got {value!r}")
         if self.lookback < 1:
             raise ValueError(f"lookback must be at least 1, got {self.lookback}")
 
     def scores(self, panel: BarPanel) -> np.ndarray:
-        out = np.full(panel.close.shape, np.nan)
-        out[self.lookback :] = panel.close[self.lookback :] / panel.close[: -self.lookback] - 1.0
-        return out
+        return momentum_kernel(np.asarray(panel.close, dtype=float), self.lookback)
 
     def start(self, symbols: list[str]) -> None:
-        self._closes = np.zeros((self.lookback + 1, len(symbols)))
-        self._seen = 0
+        n = len(symbols)
+        self._ring = np.zeros((self.lookback + 1, n))
+        self._seen = np.zeros(n, dtype=np.int64)
+        self._score = np.full(n, np.nan)
 
     def on_bar(self, bar: BarSnapshot) -> Signal | None:
-        self._closes[self._seen % (self.lookback + 1)] = bar.close
-        self._seen += 1
-        if self._seen <= self.lookback:
+        momentum_step_kernel(
+            self._ring, self._seen, self._score, np.asarray(bar.close, dtype=float), self.lookback
+        )
+        eligible = np.isfinite(self._score)
+        if not eligible.any():
             return None
-        then = self._closes[self._seen % (self.lookback + 1)]
-        scores = bar.close / then - 1.0
-        return Signal(scores, np.isfinite(scores))
+        return Signal(self._score.copy(), eligible)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from quant_engine.backtest import BacktestConfig, CostModel, plot_equity_and_dra
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
 from quant_engine.simulation import simulate_signals
+from quant_engine.simulation.records import strict
 
 MODES = ("long_short", "long_only")
 
@@ -52,14 +53,16 @@ def backtest(
     chart = plot_equity_and_drawdown(
         {mode: daily for mode, (daily, _) in results.items()}, reports / "backtest_equity.png"
     )
-    metrics = {f"{mode}.{k}": v for mode, (_, m) in results.items() for k, v in m.items()}
+    metrics = strict(  # strict JSON: a metric that is not a number (a flat run's Sharpe) is None
+        {f"{mode}.{k}": v for mode, (_, m) in results.items() for k, v in m.items()}
+    )
     write_json(reports / "backtest_metrics.json", metrics)
 
     model_uri = signals.sort("timestamp")["model_version"][-1]
     run_id = mlflow.model_run_id(model_uri)
     client = mlflow.client()
     for name, value in metrics.items():
-        if value == value:
+        if value is not None:
             client.log_metric(run_id, f"backtest.{name}", float(value))
     client.log_artifact(run_id, str(chart))
     context.log.info(f"backtest metrics logged to MLflow run {run_id}")
@@ -71,7 +74,7 @@ def backtest(
     return dg.Output(
         daily,
         metadata={
-            **{name: float(value) for name, value in metrics.items()},
+            **{name: float(value) for name, value in metrics.items() if value is not None},
             "model_version": model_uri,
             **frame_summary(daily),
             **mlflow_run_link(mlflow.experiment_id(), run_id),

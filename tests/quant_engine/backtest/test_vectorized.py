@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from quant_engine.backtest import BacktestConfig, CostModel, run_backtest, target_weights
+from quant_engine.portfolio import ConstructionConfig
 
 COSTS = CostModel(commission_bps=5.0, half_spread_bps=7.0, impact_coef=0.3)
 
@@ -111,7 +112,10 @@ def test_target_weights_are_dollar_neutral_and_capped():
     np.testing.assert_allclose(ls[0], [0.25, -0.25, 0.25, -0.25, 0.0])
     np.testing.assert_allclose(ls.sum(axis=1), 0.0)
     np.testing.assert_allclose(np.abs(ls).sum(axis=1), 1.0)
-    lo = target_weights(scores, eligible, BacktestConfig(mode="long_only", top_k=10))
+    few = ConstructionConfig(min_valid_scores=1)  # a top-10 book from 4 names, on purpose
+    lo = target_weights(
+        scores, eligible, BacktestConfig(mode="long_only", top_k=10, construction=few)
+    )
     np.testing.assert_allclose(lo.sum(axis=1), 1.0)
     assert lo[0, 4] == 0.0
 

@@ -1,8 +1,13 @@
 """The decision core: selection, weighting, caps, rebalance rules and the per-cycle record."""
 
+from datetime import UTC, datetime
+
 import numpy as np
+import polars as pl
 import pytest
 
+from quant_engine.backtest import BacktestConfig, CostModel, MarketPanel, run_panel_backtest
+from quant_engine.oms.targets import latest_target_portfolio
 from quant_engine.portfolio import (
     BookState,
     ConstructionConfig,
@@ -97,3 +102,34 @@ def test_names_without_a_price_keep_their_shares():
     )
     assert plan.target_shares[0] == 10.0  # cannot trade without a price
     assert plan.target_shares[1] == pytest.approx(0.5 * 300.0 / 20.0)
+
+
+def test_too_few_valid_scores_make_no_targets_and_the_run_says_why(caplog):
+    scores = np.full(20, np.nan)
+    scores[7] = 1.5  # 19 of 20 scores NaN
+    cfg = ConstructionConfig(mode="long_only", top_k=10)
+    assert not target_weights(scores, np.isfinite(scores), cfg).any()
+    enough = np.where(np.arange(20) < 5, np.arange(20.0), np.nan)
+    np.testing.assert_allclose(target_weights(enough, np.isfinite(enough), cfg).sum(), 1.0)
+    strict = ConstructionConfig(mode="long_only", top_k=10, min_valid_scores=6)
+    assert not target_weights(enough, np.isfinite(enough), strict).any()
+    with pytest.raises(ValueError, match="min_valid_scores"):
+        ConstructionConfig(min_valid_scores=0)
+    # the live targets: one name with a score must not take the whole account
+    day = [datetime(2024, 1, 2, tzinfo=UTC)] * 20
+    symbols = [f"S{i:02d}" for i in range(20)]
+    signals = pl.DataFrame({"timestamp": day, "symbol": symbols, "score": scores})
+    bars = pl.DataFrame({"timestamp": day, "symbol": symbols, "close": np.full(20, 10.0)})
+    targets = latest_target_portfolio(signals, bars, cfg)
+    assert targets["weight"].abs().max() < 1.0
+    # a backtest whose scores are mostly missing trades nothing on those days, and says so
+    n_days = 30
+    prices = np.full((n_days, 20), 10.0)
+    panel = MarketPanel(list(range(n_days)), symbols, prices, prices * 0, prices * 0, prices)
+    matrix = np.tile(scores, (n_days, 1))
+    with caplog.at_level("WARNING"):
+        result = run_panel_backtest(
+            panel, matrix, BacktestConfig(mode="long_only", top_k=10, costs=CostModel(0, 0, 0))
+        )
+    assert not result.trades.any()
+    assert "fewer than 5 valid scores (min_valid_scores)" in caplog.text

@@ -14,6 +14,8 @@ from quant_assets.profile import PROJECT_ROOT, DeploymentProfile, ProfileError, 
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
 
+DEFAULT_MLFLOW_PORT = 5000  # `quant ui`'s MLflow UI, which the demo's materializations link to
+
 
 def prepare_home() -> QuantHome:
     """Set up the deployment profile's state: QUANT_HOME, DAGSTER_HOME and its dagster.yaml,
@@ -80,19 +82,25 @@ def demo(_: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from quant_assets.definitions import defs
-    from quant_assets.defs.market_data.history import seed_history
+    from quant_assets.defs.market_data.history import record_history, seed_history
+    from quant_assets.metadata import use_mlflow_ui
 
     print(f"QUANT_HOME={home.root}", flush=True)
+    # Materializations link to the MLflow UI that `quant ui` serves by default.
+    use_mlflow_ui(f"http://127.0.0.1:{DEFAULT_MLFLOW_PORT}")
     definitions = defs()
-    # The history goes straight into the bar store; Dagster runs the last day's partition.
+    # The history goes straight into the bar store and is recorded as materialized partitions;
+    # Dagster runs the last day's partition.
     last_day = seed_history(definitions.resources["market_data"])
-    print(
-        f"bar store seeded; materializing raw_bars[{last_day}] -> features -> alpha_model"
-        " -> signals -> backtest -> target_portfolio, then rebalancing the paper account",
-        flush=True,
-    )
     paper = {"resources": {"broker": {"config": {"kind": "paper", "dry_run": False}}}}
     with DagsterInstance.get() as instance:
+        recorded = record_history(instance)
+        print(
+            f"bar store seeded ({recorded} partitions recorded); materializing"
+            f" raw_bars[{last_day}] -> features -> alpha_model -> champion -> signals -> backtest"
+            " -> target_portfolio, then rebalancing the paper account",
+            flush=True,
+        )
         # The pipeline (the model zoo runs on demand), then the day's rebalance of the paper
         # account: simulated fills, nothing leaves the machine.
         result = definitions.resolve_job_def("retrain_job").execute_in_process(

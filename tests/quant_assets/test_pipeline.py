@@ -37,9 +37,22 @@ def test_every_asset_and_check_succeeded(materialized):
         e.materialization.asset_key.to_user_string()
         for e in result.get_asset_materialization_events()
     }
-    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest", "execution_costs"}
+    assert keys == {
+        "raw_bars",
+        "features",
+        "alpha_model",
+        "champion",
+        "signals",
+        "backtest",
+        "execution_costs",
+    }
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {**dict.fromkeys(RAW_BARS_CHECKS, True), "champion_promotion": True}
+    assert checks == {
+        **dict.fromkeys(RAW_BARS_CHECKS, True),
+        "features_reading_the_future": True,
+        "shifted_label_probe": True,
+        "champion_promotion": True,
+    }
 
 
 def test_mlflow_run_is_tagged_logged_and_registered(materialized, home, client):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from quant_assets.profile import PROJECT_ROOT, DeploymentProfile, ProfileError, ensure_databases
+from quant_assets.train import add_train_command, train
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
 
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         sim.add_argument("-c", "--config", required=True, help="YAML run config")
         sim.add_argument("--out", help="artifacts root (overrides run.artifacts_dir)")
         sim.add_argument("--profile", action="store_true", help="write profile.pstats")
+    add_train_command(commands)
     doctor = commands.add_parser("doctor", help="check the instance, MLflow, databases, broker")
     doctor.add_argument("--broker", choices=["paper", "alpaca", "ccxt"], help="check this kind")
     args = parser.parse_args(argv)
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         from quant_assets.doctor import run_doctor
 
         return run_doctor(args.broker)
-    return {"demo": demo, "ui": ui, "run": simulate, "wfv": simulate}[args.command](args)
+    commands_run = {"demo": demo, "ui": ui, "run": simulate, "wfv": simulate, "train": train}
+    return commands_run[args.command](args)
 
 
 if __name__ == "__main__":

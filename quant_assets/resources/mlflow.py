@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from quant_assets.profile import DeploymentProfile
 from quant_engine.models.packaging import AlphaPyfunc
+from quant_engine.paths import QuantHome
 
 PREDICTIONS = "oos_predictions.parquet"
 # The user's setting, read before anything in this process calls mlflow.set_tracking_uri,
@@ -120,12 +122,14 @@ class MlflowResource(dg.ConfigurableResource):
         """Log the training frame as the active run's MLflow dataset (schema, digest, profile)."""
         from quant_engine.features import LABEL
 
-        dataset = mlflow.data.from_polars(
-            features.select("symbol", "timestamp", *names, LABEL),
-            source="QUANT_HOME/assets/features.parquet",
-            targets=LABEL,
-            name="features",
-        )
+        with warnings.catch_warnings():  # MLflow registers two sources for local paths
+            warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
+            dataset = mlflow.data.from_polars(
+                features.select("symbol", "timestamp", *names, LABEL),
+                source=(QuantHome.resolve().assets / "features.parquet").as_uri(),
+                targets=LABEL,
+                name="features",
+            )
         mlflow.log_input(dataset, context="training")
 
     @staticmethod

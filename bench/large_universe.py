@@ -275,6 +275,7 @@ def _environment(home: Path, config: ProfileConfig) -> dict[str, str]:
         QUANT_HOME=str(home),
         DAGSTER_HOME=str(home / "dagster"),
         QUANT_FIRST_BAR_DAY=config.start,  # raw_bars' partitions start with the market
+        QUANT_LAST_BAR_DAY="today",  # ... and run past its last day (it is longer than default)
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     )
     return env

@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 from quant_assets.profile import PROJECT_ROOT, DeploymentProfile, ProfileError, ensure_databases
+from quant_assets.train import add_train_command, train
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
+
+DEFAULT_MLFLOW_PORT = 5000  # `quant ui`'s MLflow UI, which the demo's materializations link to
 
 
 def prepare_home() -> QuantHome:
@@ -81,19 +84,25 @@ def demo(_: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from quant_assets.definitions import defs
-    from quant_assets.defs.market_data.history import seed_history
+    from quant_assets.defs.market_data.history import record_history, seed_history
+    from quant_assets.metadata import use_mlflow_ui
 
     print(f"QUANT_HOME={home.root}", flush=True)
+    # Materializations link to the MLflow UI that `quant ui` serves by default.
+    use_mlflow_ui(f"http://127.0.0.1:{DEFAULT_MLFLOW_PORT}")
     definitions = defs()
-    # The history goes straight into the bar store; Dagster runs the last day's partition.
+    # The history goes straight into the bar store and is recorded as materialized partitions;
+    # Dagster runs the last day's partition.
     last_day = seed_history(definitions.resources["market_data"])
-    print(
-        f"bar store seeded; materializing raw_bars[{last_day}] -> features -> alpha_model"
-        " -> signals -> backtest -> target_portfolio, then rebalancing the paper account",
-        flush=True,
-    )
     paper = {"resources": {"broker": {"config": {"kind": "paper", "dry_run": False}}}}
     with DagsterInstance.get() as instance:
+        recorded = record_history(instance)
+        print(
+            f"bar store seeded ({recorded} partitions recorded); materializing"
+            f" raw_bars[{last_day}] -> features -> alpha_model -> champion -> signals -> backtest"
+            " -> target_portfolio, then rebalancing the paper account",
+            flush=True,
+        )
         # The pipeline (the model zoo runs on demand), then the day's rebalance of the paper
         # account: simulated fills, nothing leaves the machine.
         result = definitions.resolve_job_def("retrain_job").execute_in_process(
@@ -220,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         sim.add_argument("-c", "--config", required=True, help="YAML run config")
         sim.add_argument("--out", help="artifacts root (overrides run.artifacts_dir)")
         sim.add_argument("--profile", action="store_true", help="write profile.pstats")
+    add_train_command(commands)
     doctor = commands.add_parser("doctor", help="check the instance, MLflow, databases, broker")
     doctor.add_argument("--broker", choices=["paper", "alpaca", "ccxt"], help="check this kind")
     from quant_assets import live_cli
@@ -232,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         from quant_assets.doctor import run_doctor
 
         return run_doctor(args.broker)
-    return {"demo": demo, "ui": ui, "run": simulate, "wfv": simulate}[args.command](args)
+    commands_run = {"demo": demo, "ui": ui, "run": simulate, "wfv": simulate, "train": train}
+    return commands_run[args.command](args)
 
 
 if __name__ == "__main__":

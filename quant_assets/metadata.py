@@ -51,3 +51,25 @@ def mlflow_run_link(experiment_id: str, run_id: str) -> dict[str, dg.MetadataVal
     return {
         "mlflow_run": dg.MetadataValue.url(f"{base}/#/experiments/{experiment_id}/runs/{run_id}")
     }
+
+
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """``value`` to ``digits`` significant digits, for display (exact values stay in MLflow)."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+def column_schema(
+    frame: pl.DataFrame, descriptions: dict[str, str] | None = None
+) -> dict[str, dg.TableSchema]:
+    """``{"dagster/column_schema": ...}``: each column's name, Polars type and description."""
+    descriptions = descriptions or {}
+    return {
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(name, str(dtype), description=descriptions.get(name))
+                for name, dtype in frame.schema.items()
+            ]
+        )
+    }

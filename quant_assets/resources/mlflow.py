@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,21 +12,36 @@ from typing import Any
 
 import dagster as dg
 import mlflow
+import mlflow.data
 import mlflow.pyfunc
 import polars as pl
 from matplotlib.figure import Figure
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.tracking import MlflowClient
 
 from quant_assets.profile import DeploymentProfile
 from quant_engine.models.packaging import AlphaPyfunc
+from quant_engine.paths import QuantHome
 
 PREDICTIONS = "oos_predictions.parquet"
 # The user's setting, read before anything in this process calls mlflow.set_tracking_uri,
 # which writes MLFLOW_TRACKING_URI itself (so later values are not configuration).
 USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
+
+
+_CREATED: set[str] = set()
+
+
+def _create_store(uri: str, artifact_root: str) -> None:
+    """Create the profile's tracking store (once per process) with its artifact root, so that
+    MLflow's own "Default" experiment keeps artifacts there too, not in ``./mlruns`` of
+    whatever directory first opened the store."""
+    if uri not in _CREATED:
+        SqlAlchemyStore(uri, artifact_root)
+        _CREATED.add(uri)
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -45,6 +61,7 @@ class MlflowResource(dg.ConfigurableResource):
         profile = DeploymentProfile.from_env()
         if profile.name == "local":  # SQLite creates the file, not its folder
             profile.home.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
+        _create_store(profile.mlflow_tracking_uri, profile.mlflow_artifact_root)
         return profile.mlflow_tracking_uri
 
     def client(self) -> MlflowClient:
@@ -86,12 +103,39 @@ class MlflowResource(dg.ConfigurableResource):
         """Log the finite metrics to the active run."""
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v}, step=step)
 
-    def metric_across_runs(self, metric: str) -> list[float]:
-        """The latest value of ``metric`` in every run of the experiment that logged it."""
+    def metric_by_config(self, metric: str) -> dict[str, float]:
+        """The latest value of ``metric`` per training configuration (param ``config_hash``;
+        a run without one counts as its own configuration) over the experiment's runs."""
         runs = self.client().search_runs(
-            [self.experiment_id()], filter_string=f"metrics.`{metric}` > -1e300", max_results=5000
+            [self.experiment_id()],
+            filter_string=f"metrics.`{metric}` > -1e300",
+            max_results=5000,
+            order_by=["attributes.start_time ASC"],
         )
-        return [run.data.metrics[metric] for run in runs]
+        return {
+            run.data.params.get("config_hash", run.info.run_id): run.data.metrics[metric]
+            for run in runs
+        }
+
+    @staticmethod
+    def log_training_data(features: pl.DataFrame, names: list[str]) -> None:
+        """Log the training frame as the active run's MLflow dataset (schema, digest, profile)."""
+        from quant_engine.features import LABEL
+
+        with warnings.catch_warnings():  # MLflow registers two sources for local paths
+            warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
+            dataset = mlflow.data.from_polars(
+                features.select("symbol", "timestamp", *names, LABEL),
+                source=(QuantHome.resolve().assets / "features.parquet").as_uri(),
+                targets=LABEL,
+                name="features",
+            )
+        mlflow.log_input(dataset, context="training")
+
+    @staticmethod
+    def log_table(table: pl.DataFrame, name: str) -> None:
+        """Log a table artifact (MLflow's table view) to the active run."""
+        mlflow.log_table(data=table.to_pandas(), artifact_file=name)
 
     @staticmethod
     def log_figure(figure: Figure, name: str) -> None:
@@ -105,8 +149,18 @@ class MlflowResource(dg.ConfigurableResource):
             predictions.write_parquet(path)
             mlflow.log_artifact(str(path))
 
-    def log_alpha_model(self, pyfunc: AlphaPyfunc, example: pl.DataFrame, family: str) -> str:
-        """Log and register the model as the new ``challenger``; returns its version URI."""
+    def log_alpha_model(
+        self,
+        pyfunc: AlphaPyfunc,
+        example: pl.DataFrame,
+        family: str,
+        dagster_run_id: str = "",
+        description: str = "",
+    ) -> str:
+        """Log and register the model as the new ``challenger``; returns its version URI.
+
+        The version is tagged with its family and the Dagster run that trained it (the
+        ``champion`` asset compares the versions of its own run) and described."""
         # MLflow schemas take naive datetimes: the example's timestamps are naive UTC.
         example = example.with_columns(pl.col("timestamp").dt.replace_time_zone(None))
         pandas_example = example.to_pandas()
@@ -120,8 +174,25 @@ class MlflowResource(dg.ConfigurableResource):
         version = str(info.registered_model_version)
         client = self.client()
         client.set_model_version_tag(self.registered_model_name, version, "family", family)
+        if dagster_run_id:
+            client.set_model_version_tag(
+                self.registered_model_name, version, "dagster.run_id", dagster_run_id
+            )
+        if description:
+            client.update_model_version(self.registered_model_name, version, description)
         client.set_registered_model_alias(self.registered_model_name, "challenger", version)
         return self.version_uri(version)
+
+    def tag_version(self, model_uri: str, key: str, value: str) -> None:
+        """Tag the registered version ``models:/<name>/<version>``."""
+        name, version = model_uri.removeprefix("models:/").rsplit("/", 1)
+        self.client().set_model_version_tag(name, version, key, value)
+
+    def versions_of_dagster_run(self, dagster_run_id: str) -> list[ModelVersion]:
+        """The versions registered by one Dagster run, oldest first."""
+        versions = self.client().search_model_versions(f"name = '{self.registered_model_name}'")
+        ours = [v for v in versions if v.tags.get("dagster.run_id") == dagster_run_id]
+        return sorted(ours, key=lambda v: int(v.version))
 
     def version_uri(self, version: str) -> str:
         return f"models:/{self.registered_model_name}/{version}"

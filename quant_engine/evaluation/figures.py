@@ -57,3 +57,17 @@ def equity_and_drawdown(curves: dict[str, pl.DataFrame]) -> Figure:
     bottom.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def importance_bars(importance: pl.DataFrame, top: int = 20) -> Figure:
+    """The ``top`` features by importance, largest at the top."""
+    head = importance.head(top).reverse()
+    fig = Figure(figsize=(7, 0.25 * head.height + 1.2))
+    ax = fig.subplots()
+    ax.barh(head["feature"].to_list(), head["importance"].to_list())
+    kind = importance["kind"][0] if importance.height else ""
+    label = "share of split gain" if kind == "gain" else "drop in rank IC when shuffled"
+    ax.set(title=f"Feature importance ({kind})", xlabel=label)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig

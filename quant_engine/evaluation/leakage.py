@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -53,26 +54,36 @@ def shifted_label_probe(
     model_factory: Callable[[], AlphaModel],
     config: WalkForwardConfig | None = None,
     z: float = 3.0,
+    horizon: int = 1,
+    true_daily: pl.DataFrame | None = None,
 ) -> dict[str, float | bool]:
     """Train on the true label and on the label shifted one day into the past.
 
     The shifted label of day ``t`` is the true label of ``t+1``: a return further in the
     future, which honest features can only predict worse. Each model is scored against the
     target it was trained on; ``leak`` is set when the shifted model beats the true one by
-    more than ``z`` standard errors of the difference of daily ICs.
+    more than ``z`` standard errors of the difference of daily ICs. ``true_daily`` (timestamp,
+    ic) of a walk-forward already run on the true label saves training it again.
     """
     frame = frame.sort("symbol", "timestamp")
     shifted = frame.with_columns(pl.col(LABEL).shift(-1).over("symbol"))
-    ics = []
-    for data in (frame, shifted):
-        result = run_walk_forward(data, features, model_factory, config)
-        ics.append(result.daily.select("timestamp", "ic"))
-    paired = ics[0].join(ics[1], on="timestamp", suffix="_shifted").drop_nulls()
+    if true_daily is None:
+        true_daily = run_walk_forward(frame, features, model_factory, config, horizon).daily
+    # The shifted label reaches one day further: purge one more day before each test block.
+    cfg = config or WalkForwardConfig()
+    cfg = replace(cfg, embargo_days=max(cfg.embargo_days, horizon + 1))
+    probe = run_walk_forward(shifted, features, model_factory, cfg, horizon + 1).daily
+    paired = (
+        true_daily.select("timestamp", "ic")
+        .join(probe.select("timestamp", "ic"), on="timestamp", suffix="_shifted")
+        .drop_nulls()
+    )
     difference = (paired["ic_shifted"] - paired["ic"]).to_numpy()
     se = float(difference.std(ddof=1) / np.sqrt(difference.size))
     return {
         "ic_true": float(paired["ic"].mean()),
         "ic_shifted": float(paired["ic_shifted"].mean()),
         "se": se,
+        "n_days": float(difference.size),
         "leak": bool(difference.mean() > z * se),
     }

@@ -18,19 +18,39 @@ def test_definitions_load_with_the_expected_graph():
     definitions.validate_loadable(definitions)
     graph = definitions.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    spine = {"raw_bars", "features", "alpha_model", "signals", "backtest", "execution_costs"}
+    spine = {
+        "raw_bars",
+        "features",
+        "alpha_model",
+        "champion",
+        "signals",
+        "backtest",
+        "execution_costs",
+    }
     assert keys == spine | FAMILIES | LIVE
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
     assert parents["alpha_model"] == {"features", "raw_bars"}
-    assert parents["signals"] == {"alpha_model", "features"}
+    # The promotion is in the graph: every model feeds champion, and champion feeds signals.
+    assert parents["champion"] == {"features", "alpha_model"} | FAMILIES
+    assert parents["signals"] == {"champion", "features"}
     assert parents["backtest"] == {"signals", "raw_bars"}
     assert parents["execution_costs"] == {"raw_bars"}
     specs = definitions.resolve_assets_def("raw_bars").check_specs
     checks = {spec.name: spec.blocking for spec in specs}
     assert checks == dict.fromkeys(RAW_BARS_CHECKS, True)
+    for asset, check in (
+        ("features", "features_reading_the_future"),
+        *((model, "shifted_label_probe") for model in ("alpha_model", *FAMILIES)),
+    ):
+        specs = definitions.resolve_assets_def(asset).check_specs
+        assert {(s.name, s.blocking) for s in specs} == {(check, True)}, asset
+        assert all(s.description for s in specs)
+    for spec in definitions.resolve_all_asset_specs():
+        assert spec.owners, spec.key
+        assert "dagster/code_references" in spec.metadata, spec.key
 
 
 def test_schedules_are_stopped_by_default_and_retrain_weekly():
@@ -42,9 +62,10 @@ def test_schedules_are_stopped_by_default_and_retrain_weekly():
     daily_job = definitions.resolve_job_def("daily_pipeline_job")
     selected = {k.to_user_string() for k in daily_job.asset_layer.selected_asset_keys}
     assert "alpha_model" not in selected and "signals" in selected
+    assert "champion" not in selected  # the daily job scores with the champion as it is
     assert not any(key.startswith("alpha_") for key in selected)
     zoo = definitions.resolve_job_def("model_zoo_job").asset_layer.selected_asset_keys
-    assert {k.to_user_string() for k in zoo} == FAMILIES
+    assert {k.to_user_string() for k in zoo} == FAMILIES | {"champion"}  # then the decision
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path: Path):

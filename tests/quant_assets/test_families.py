@@ -55,10 +55,15 @@ def test_the_champion_is_one_of_the_family_versions(zoo):
     assert sorted(v.tags["family"] for v in versions) == ["lightgbm", "lstm", "ridge"]
     champion = client.get_model_version_by_alias("quant_alpha", "champion")
     assert champion.version in {v.version for v in versions}
-    promoted = [
+    decided = pl.read_parquet(home.assets / "champion.parquet")  # one row per comparison
+    assert decided["family"].sort().to_list() == ["lightgbm", "lstm", "ridge"]
+    assert decided["promoted"][0] and decided["previous_champion"][0] == "none"  # the first is
+    assert decided["same_walk_forward"].all()
+    assert decided["n_days"][1:].min() > 63 and decided["p_value"][1:].is_not_null().all()
+    check = next(
         e for e in result.get_asset_check_evaluations() if e.check_name == "champion_promotion"
-    ]
-    assert len(promoted) == 3 and promoted[0].metadata["promoted"].value  # the first always is
+    )
+    assert check.passed and "paired t-test" in check.metadata["rule"].value
 
 
 def test_registered_lstm_reproduces_its_out_of_sample_scores(zoo, monkeypatch):

@@ -57,3 +57,49 @@ def test_the_jump_threshold_of_the_seed_can_be_raised_like_raw_bars_config(
     last = seed_history(market, str(tmp_path / "lenient"), max_abs_return=1.0)
     assert len(raw_bars_store(str(tmp_path / "lenient")).days()) == 11
     assert last == date(2024, 1, 16)
+
+
+def test_the_seeded_history_is_recorded_as_materialized_partitions(tmp_path: Path) -> None:
+    import dagster as dg
+
+    from quant_assets.defs.market_data.history import record_history
+
+    market = MarketDataResource(n_symbols=3, n_days=80)
+    seed_history(market, str(tmp_path))
+    days = raw_bars_store(str(tmp_path)).days()
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert record_history(instance, str(tmp_path)) == len(days) == 79
+        partitions = instance.get_materialized_partitions(dg.AssetKey("raw_bars"))
+        assert partitions == {d.isoformat() for d in days}
+        event = instance.get_latest_materialization_event(dg.AssetKey("raw_bars"))
+        assert event.asset_materialization.metadata["dagster/row_count"].value == 3
+        assert record_history(instance, str(tmp_path)) == 0  # recorded once only
+
+
+def test_the_synthetic_markets_partitions_end_at_its_last_day() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from quant_assets.defs.market_data.partitions import last_partition_day
+
+    assert last_partition_day("synthetic", "2016-01-04") == MarketDataResource().available_days()[1]
+    assert last_partition_day("today") is None
+    assert last_partition_day("2024-03-01") == date(2024, 3, 1)
+    with pytest.raises(ValueError, match="QUANT_LAST_BAR_DAY='soon'"):
+        last_partition_day("soon")
+    # The code location as the demo loads it (no QUANT_LAST_BAR_DAY): no day after the data.
+    env = {k: v for k, v in os.environ.items() if k != "QUANT_LAST_BAR_DAY"}
+    keys = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from quant_assets.defs.market_data.partitions import trading_day_partitions as p;"
+            "k = p.get_partition_keys(); print(len(k), k[0], k[-1])",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert keys == ["2016", "2016-01-04", "2023-09-25"]

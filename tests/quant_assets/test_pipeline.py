@@ -37,9 +37,22 @@ def test_every_asset_and_check_succeeded(materialized):
         e.materialization.asset_key.to_user_string()
         for e in result.get_asset_materialization_events()
     }
-    assert keys == {"raw_bars", "features", "alpha_model", "signals", "backtest", "execution_costs"}
+    assert keys == {
+        "raw_bars",
+        "features",
+        "alpha_model",
+        "champion",
+        "signals",
+        "backtest",
+        "execution_costs",
+    }
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {**dict.fromkeys(RAW_BARS_CHECKS, True), "champion_promotion": True}
+    assert checks == {
+        **dict.fromkeys(RAW_BARS_CHECKS, True),
+        "features_reading_the_future": True,
+        "shifted_label_probe": True,
+        "champion_promotion": True,
+    }
 
 
 def test_mlflow_run_is_tagged_logged_and_registered(materialized, home, client):
@@ -128,3 +141,37 @@ def test_backtest_metrics_agree_across_asset_mlflow_and_reports(materialized, ho
     chart = home.reports / "backtest_equity.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (home.reports / "backtest_metrics.json").is_file()
+
+
+def test_mlflow_run_spans_training_with_dataset_importance_and_description(materialized, client):
+    _, result = materialized
+    model = _metadata(result, "alpha_model")
+    run = client.get_run(model["mlflow_run_id"])
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    # Opened before the first fold, so the folds show up while the training runs.
+    assert run.info.start_time <= min(c.info.start_time for c in children)
+    assert [i.dataset.name for i in run.inputs.dataset_inputs] == ["features"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"feature_importance.json", "feature_importance.png"} <= artifacts
+    top = model["feature_importance"].splitlines()
+    assert top[0] == "| feature | importance (gain) |" and len(top) == 2 + 18  # all 18, <= 20
+    params = list(run.data.params)
+    assert "config_hash" in params and len(run.data.params["config_hash"]) == 16
+    name, version = model["model_version"].removeprefix("models:/").split("/")
+    description = client.get_model_version(name, version).description
+    assert description.startswith("lightgbm trained walk-forward") and "rank IC" in description
+
+
+def test_features_and_signals_carry_their_column_schema(materialized):
+    _, result = materialized
+    features = _metadata(result, "features")["dagster/column_schema"]
+    names = [c.name for c in features.columns]
+    assert names[:2] == ["symbol", "timestamp"] and {"ret_5_rank", "label"} <= set(names)
+    label = next(c for c in features.columns if c.name == "label")
+    assert label.type == "Float64" and "open[t+1+h]" in label.description
+    signals = _metadata(result, "signals")["dagster/column_schema"]
+    assert [c.name for c in signals.columns] == ["timestamp", "symbol", "score", "model_version"]
+    backtest = _metadata(result, "backtest")["dagster/column_schema"]
+    assert "net_return" in [c.name for c in backtest.columns]

@@ -87,7 +87,7 @@ def test_only_a_better_challenger_becomes_champion(tmp_path):
     # Raw Alpha158 factors carry no cross-sectional view, so they learn the planted
     # cross-sectional signal less well than the basic set with its ranks.
     weak, strong = ["alpha158"], ["basic"]
-    decisions = []
+    decisions, trials = [], []
     for factor_sets in (weak, strong, weak):
         result = _retrain(home, factor_sets)
         assert result.success
@@ -101,8 +101,11 @@ def test_only_a_better_challenger_becomes_champion(tmp_path):
                 _events(result, "signals")["model_version"],
             )
         )
+        trials.append(_events(result, "alpha_model")["n_trials"])
     (first, v1, s1), (second, v2, s2), (third, v3, s3) = decisions
     assert first and s1 == v1  # no champion yet: the first model is promoted
     assert second and s2 == v2  # the stronger model beats it
     assert not third and s3 == v2  # a weaker challenger leaves the champion and signals alone
     assert len({v1, v2, v3}) == 3
+    # The third run repeats the first configuration: it is no new trial for the deflated Sharpe.
+    assert trials == [1, 2, 2]

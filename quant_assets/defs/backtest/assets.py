@@ -6,7 +6,7 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
-from quant_assets.metadata import frame_summary, mlflow_run_link
+from quant_assets.metadata import column_schema, frame_summary, mlflow_run_link
 from quant_assets.resources import MlflowResource
 from quant_engine.backtest import BacktestConfig, CostModel, plot_equity_and_drawdown, run_backtest
 from quant_engine.io import write_json
@@ -77,6 +77,7 @@ def backtest(
             **{name: float(value) for name, value in metrics.items() if value is not None},
             "model_version": model_uri,
             **frame_summary(daily),
+            **column_schema(daily, {"strategy": "long_short or long_only"}),
             **mlflow_run_link(mlflow.experiment_id(), run_id),
             "simulator": config.simulator,
             "impact_model": config.impact_model,

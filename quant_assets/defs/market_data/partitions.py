@@ -1,9 +1,14 @@
-"""raw_bars' partitions: one per weekday, keyed ``YYYY-MM-DD``, from ``QUANT_FIRST_BAR_DAY``.
+"""raw_bars' partitions: one per weekday, keyed ``YYYY-MM-DD``, from ``QUANT_FIRST_BAR_DAY`` to
+``QUANT_LAST_BAR_DAY``.
 
 A partition covers its time window: a weekday's window ends at the next weekday, so Friday's
 holds the weekend as well (crypto's Saturday and Sunday sessions land there, one stored file per
-day). Exchange holidays are partitions whose window has no session: they are stored empty. The
-current day's partition exists from midnight UTC (``end_offset=1``), for the evening schedule.
+day). Exchange holidays are partitions whose window has no session: they are stored empty.
+
+``QUANT_LAST_BAR_DAY`` is a date (the last partition), ``today`` (live sources: the current
+day's partition exists from midnight UTC, for the evening schedule) or, by default,
+``synthetic``: the last session of the default synthetic market starting at the first bar day,
+so that no partition lies beyond the data and "Latest" is a day with bars.
 """
 
 from __future__ import annotations
@@ -16,16 +21,49 @@ import dagster as dg
 from quant_assets.resources.market_data import MarketDataResource
 
 FIRST_BAR_DAY = os.environ.get("QUANT_FIRST_BAR_DAY", "2016-01-04")
+LAST_BAR_DAY = os.environ.get("QUANT_LAST_BAR_DAY", "synthetic")
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
-trading_day_partitions = dg.TimeWindowPartitionsDefinition(
-    cron_schedule="0 0 * * 1-5",
-    fmt="%Y-%m-%d",
-    start=FIRST_BAR_DAY,
-    timezone="UTC",
-    end_offset=1,
-)
+
+def last_partition_day(setting: str = LAST_BAR_DAY, first: str = FIRST_BAR_DAY) -> date | None:
+    """The last partition's day for a ``QUANT_LAST_BAR_DAY`` value (None: open-ended)."""
+    if setting == "today":
+        return None
+    if setting == "synthetic":
+        return MarketDataResource(start=first).available_days()[1]
+    try:
+        return date.fromisoformat(setting)
+    except ValueError:
+        raise ValueError(
+            f"QUANT_LAST_BAR_DAY={setting!r}: expected YYYY-MM-DD, 'today' or 'synthetic'"
+        ) from None
+
+
+def _partitions() -> dg.TimeWindowPartitionsDefinition:
+    last = last_partition_day()
+    if last is None:
+        return dg.TimeWindowPartitionsDefinition(
+            cron_schedule="0 0 * * 1-5",
+            fmt="%Y-%m-%d",
+            start=FIRST_BAR_DAY,
+            timezone="UTC",
+            end_offset=1,
+        )
+    # The window of the last day's partition ends at the next weekday.
+    end = last + timedelta(days=1)
+    while end.weekday() >= 5:
+        end += timedelta(days=1)
+    return dg.TimeWindowPartitionsDefinition(
+        cron_schedule="0 0 * * 1-5",
+        fmt="%Y-%m-%d",
+        start=FIRST_BAR_DAY,
+        end=end.isoformat(),
+        timezone="UTC",
+    )
+
+
+trading_day_partitions = _partitions()
 
 
 def partition_key(day: date) -> str:

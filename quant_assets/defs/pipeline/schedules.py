@@ -21,7 +21,7 @@ daily_pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.all()
     - MODEL_ZOO
     - TRADING
-    - dg.AssetSelection.assets("alpha_model"),
+    - dg.AssetSelection.assets("alpha_model", "champion"),
     description="New bars -> features -> signals from the champion model -> backtest.",
 )
 retrain_job = dg.define_asset_job(
@@ -32,7 +32,7 @@ retrain_job = dg.define_asset_job(
 )
 model_zoo_job = dg.define_asset_job(
     "model_zoo_job",
-    selection=MODEL_ZOO,
+    selection=MODEL_ZOO | dg.AssetSelection.assets("champion"),
     description="Every further model family, each a challenger for the champion alias.",
     tags={"quant/workload": "training"},
 )

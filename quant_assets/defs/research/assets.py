@@ -8,7 +8,7 @@ import polars as pl
 from quant_assets.defs.research.training import (
     TrainingConfig,
     engine_config,
-    promotion_check,
+    probe_check,
     train_and_register,
 )
 from quant_assets.pod_resources import LIGHTGBM_POD
@@ -26,7 +26,7 @@ class AlphaModelConfig(TrainingConfig):
 @dg.asset(
     group_name="research",
     kinds={"lightgbm", "mlflow"},
-    check_specs=[promotion_check("alpha_model")],
+    check_specs=[probe_check("alpha_model")],
     op_tags=LIGHTGBM_POD.op_tags(),
 )
 def alpha_model(
@@ -38,8 +38,8 @@ def alpha_model(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Walk-forward LightGBM, tracked in MLflow and registered as the challenger.
 
-    Returns the out-of-sample scores. The blocking ``champion_promotion`` check moves the
-    ``champion`` alias to this version only if it beats the champion on the same days.
+    Returns the out-of-sample scores. The blocking ``shifted_label_probe`` check stops the
+    ``champion`` asset downstream (which decides on promotion) when the model leaks.
     """
     lgbm = engine_config(LightGBMConfig, config)
     yield from train_and_register(

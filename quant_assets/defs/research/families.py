@@ -1,7 +1,8 @@
 """One asset per further model family, each materializable alone from the UI.
 
-They train on the same features with the same walk-forward, log the same metrics, and compete
-for the ``champion`` alias with the spine's LightGBM model.
+They train on the same features with the same walk-forward (``TrainingConfig``'s defaults unless
+a run's config says otherwise), log the same metrics, and compete for the ``champion`` alias
+with the spine's LightGBM model in the ``champion`` asset.
 """
 
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ import polars as pl
 from quant_assets.defs.research.training import (
     TrainingConfig,
     engine_config,
-    promotion_check,
+    probe_check,
     train_and_register,
 )
 from quant_assets.pod_resources import NEURAL_POD, RIDGE_POD
@@ -21,12 +22,10 @@ from quant_engine.models import NeuralConfig, NeuralModel, RidgeConfig, RidgeMod
 
 
 class RidgeAssetConfig(TrainingConfig):
-    retrain_every: int = 252
     alpha: float = 10.0
 
 
 class NeuralAssetConfig(TrainingConfig):
-    retrain_every: int = 252
     valid_days: int = 63
     lookback: int = 20
     hidden: int = 32
@@ -46,7 +45,7 @@ def _family_asset(name: str, family: str, build: Callable) -> dg.AssetsDefinitio
         name=name,
         group_name="model_zoo",
         kinds={"pytorch" if family != "ridge" else "numpy", "mlflow"},
-        check_specs=[promotion_check(name)],
+        check_specs=[probe_check(name)],
         description=f"Walk-forward {family} alpha model, registered and promoted like alpha_model.",
         op_tags=(RIDGE_POD if family == "ridge" else NEURAL_POD).op_tags(),
     )

@@ -1,28 +1,37 @@
-"""What every model-family asset does: walk-forward training, MLflow tracking, registration
-as the challenger, and the champion promotion check."""
+"""What every model-family asset does: walk-forward training tracked in MLflow as it goes,
+registration as the challenger, and the blocking leakage probe that stops its promotion."""
 
+from __future__ import annotations
+
+import hashlib
+import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
-from quant_assets.metadata import figure_markdown, frame_summary, mlflow_run_link
+from quant_assets.metadata import figure_markdown, frame_summary, mlflow_run_link, rounded
 from quant_assets.resources import MlflowResource
+from quant_engine.evaluation.figures import importance_bars
+from quant_engine.evaluation.leakage import shifted_label_probe
 from quant_engine.evaluation.performance import TRADING_DAYS
-from quant_engine.evaluation.promotion import decide_promotion
 from quant_engine.evaluation.report import EvaluationReport, evaluate_predictions, lineage
 from quant_engine.evaluation.sharpe import deflated_sharpe_ratio
-from quant_engine.features import LABEL_HORIZON, feature_names
+from quant_engine.features import LABEL, LABEL_HORIZON, feature_names
 from quant_engine.models import AlphaModel, WalkForwardConfig, run_walk_forward
+from quant_engine.models.importance import feature_importance
 from quant_engine.models.packaging import AlphaPyfunc
+from quant_engine.models.panel import is_sorted_by_key
+from quant_engine.models.walk_forward import FoldResult, WalkForwardResult, walk_forward_folds
 
-PROMOTION = "champion_promotion"
+LEAKAGE_PROBE = "shifted_label_probe"
 
 
 class TrainingConfig(dg.Config):
-    """Walk-forward splits and the promotion rule, shared by every family."""
+    """Walk-forward splits and the leakage probe, the same for every family by default."""
 
     window: str = "expanding"
     train_days: int = 756
@@ -30,8 +39,9 @@ class TrainingConfig(dg.Config):
     retrain_every: int = 63
     embargo_days: int = 1  # must be at least the label horizon of the features
     valid_days: int = 0  # > 0: early stopping on the last days of each training window
-    promotion_margin: float = 0.005  # rank IC the challenger must add to become champion
-    promotion_window_days: int = 252  # last common out-of-sample days compared
+    probe_z: float = 3.0  # standard errors by which a further-future label may not win
+    # The probe retrains the true and the shifted label at least this seldom (fewer folds).
+    probe_retrain_every: int = 252
 
     def walk_forward(self) -> WalkForwardConfig:
         return engine_config(WalkForwardConfig, self)
@@ -44,17 +54,64 @@ def engine_config(kind: type, config: dg.Config, **extra: Any) -> Any:
     return kind(**{k: v for k, v in values.items() if k in names}, **extra)
 
 
-def deflated_sharpe(mlflow: MlflowResource, report: EvaluationReport) -> dict[str, float]:
-    """The long/short deflated Sharpe ratio, each earlier run of the experiment a trial."""
-    trials = [*mlflow.metric_across_runs("long_short.sharpe"), report.metrics["long_short.sharpe"]]
-    per_period = [s / TRADING_DAYS**0.5 for s in trials]
+def config_hash(params: dict[str, Any]) -> str:
+    """A digest of everything that decides a training run's result (family, splits, model,
+    data): reruns of the same configuration share it."""
+    text = json.dumps({k: str(v) for k, v in sorted(params.items())})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def deflated_sharpe(
+    mlflow: MlflowResource, report: EvaluationReport, digest: str
+) -> dict[str, float]:
+    """The long/short deflated Sharpe ratio, each distinct earlier configuration a trial.
+
+    A rerun of a configuration already tried replaces its earlier result instead of counting
+    as one more trial.
+    """
+    trials = mlflow.metric_by_config("long_short.sharpe")
+    trials[digest] = report.metrics["long_short.sharpe"]
+    per_period = [s / TRADING_DAYS**0.5 for s in trials.values()]
     returns = report.daily_returns["long_short"]["net_return"].to_numpy()
     dsr = deflated_sharpe_ratio(returns, len(trials), per_period if len(trials) > 2 else None)
     return {"long_short.deflated_sharpe": dsr, "n_trials": float(len(trials))}
 
 
-def promotion_check(asset: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(PROMOTION, asset=asset, blocking=True)
+def _importance(result: WalkForwardResult, features: pl.DataFrame, names: list[str]):
+    """Feature importance of the final model on the last test block (its out-of-sample days)."""
+    ordered = features if is_sorted_by_key(features) else features.sort("symbol", "timestamp")
+    last = result.folds[-1].fold
+    rows = ordered.select(
+        pl.col("timestamp").is_between(last.test_start, last.test_end) & pl.col(LABEL).is_not_null()
+    )
+    return feature_importance(
+        result.final_model, ordered, names, np.flatnonzero(rows.to_series().to_numpy())
+    )
+
+
+def _top_features(importance: pl.DataFrame, top: int = 20) -> str:
+    kind = importance["kind"][0]
+    lines = [f"| feature | importance ({kind}) |", "|---|---|"]
+    lines += [
+        f"| {f} | {v:.4g} |"
+        for f, v in importance.head(top).select("feature", "importance").iter_rows()
+    ]
+    return "\n".join(lines)
+
+
+def probe_check(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        LEAKAGE_PROBE,
+        asset=asset,
+        blocking=True,
+        description=(
+            "Trains the same model walk-forward on the true label and on the label shifted one"
+            " day further into the future (retraining every `probe_retrain_every` days, at"
+            " least). Honest features predict the shifted label worse; the check fails (and the"
+            " model is not promoted) when its daily IC beats the true one by more than"
+            " `probe_z` standard errors."
+        ),
+    )
 
 
 def train_and_register(
@@ -67,53 +124,69 @@ def train_and_register(
     raw_bars: pl.DataFrame,
     mlflow: MlflowResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Train ``family`` walk-forward, track and register it, then decide on promotion.
+    """Train ``family`` walk-forward, track and register it, then probe it for leakage.
 
-    Every family logs the same params layout and metric names, so comparing them in MLflow
-    is a matter of selecting runs.
+    The MLflow run opens before the first fold: fold metrics appear as folds finish. Every
+    family logs the same params (common ones first) and metric names, so comparing them in
+    MLflow is a matter of selecting runs.
     """
     walk = training.walk_forward()
     names = feature_names(features)
-
-    def progress(fold, n_folds: int) -> None:
-        context.log.info(
-            f"{family} fold {fold.fold.index + 1}/{n_folds}: test "
-            f"{fold.fold.test_start:%Y-%m-%d}..{fold.fold.test_end:%Y-%m-%d} "
-            f"IC={fold.ic:.4f} rank IC={fold.rank_ic:.4f}"
-        )
-
     horizon = int(features[LABEL_HORIZON].max())
-    result = run_walk_forward(features, names, model_factory, walk, horizon, progress)
-    report = evaluate_predictions(result, features, raw_bars)
+    # Splits that cannot work fail here, before the run leaves traces in MLflow.
+    walk_forward_folds(features["timestamp"].unique().sort().to_list(), walk, horizon)
+    params = {
+        "model_family": family,
+        **{f"walk_forward.{k}": v for k, v in asdict(walk).items()},
+        **lineage(features, names),
+        "probe_z": training.probe_z,
+        "probe_retrain_every": training.probe_retrain_every,
+    }
+    model_params = {f"model.{k}": v for k, v in asdict(model_config).items()}
+    digest = config_hash({**params, **model_params})
     with mlflow.start_run(context, run_name=f"{family}-walk-forward") as run:
-        mlflow.log_params(
-            {
-                "model_family": family,
-                **{f"walk_forward.{k}": v for k, v in asdict(walk).items()},
-                **{f"model.{k}": v for k, v in asdict(model_config).items()},
-                **lineage(features, names),
-            }
-        )
-        for fold in result.folds:
+        mlflow.log_params({**params, "config_hash": digest, **model_params})
+        mlflow.log_training_data(features, names)
+
+        def on_fold(fold: FoldResult, n_folds: int) -> None:
+            context.log.info(
+                f"{family} fold {fold.fold.index + 1}/{n_folds}: test "
+                f"{fold.fold.test_start:%Y-%m-%d}..{fold.fold.test_end:%Y-%m-%d} "
+                f"IC={fold.ic:.4f} rank IC={fold.rank_ic:.4f}"
+            )
             with mlflow.start_run(context, run_name=f"fold-{fold.fold.index}", nested=True):
                 mlflow.log_params({k: str(v) for k, v in asdict(fold.fold).items()})
                 mlflow.log_metrics(
                     {"ic": fold.ic, "rank_ic": fold.rank_ic, "n_train": fold.n_train}
                 )
             mlflow.log_metrics({"fold_ic": fold.ic, "fold_rank_ic": fold.rank_ic}, fold.fold.index)
-        report.metrics.update(deflated_sharpe(mlflow, report))
+
+        result = run_walk_forward(features, names, model_factory, walk, horizon, on_fold)
+        report = evaluate_predictions(result, features, raw_bars)
+        importance = _importance(result, features, names)
+        mlflow.log_table(importance, "feature_importance.json")
+        mlflow.log_figure(importance_bars(importance), "feature_importance.png")
+        report.metrics.update(deflated_sharpe(mlflow, report, digest))
         mlflow.log_metrics({**result.summary, **report.metrics})
         for name, figure in report.figures.items():
             mlflow.log_figure(figure, name)
         mlflow.log_predictions(result.predictions)
         # Enough history of one symbol for sequence models to fill their windows.
         example = features.filter(pl.col("symbol") == features["symbol"][0]).tail(64)
+        summary = result.summary
         model_uri = mlflow.log_alpha_model(
             AlphaPyfunc(result.final_model, names),
             example.select("symbol", "timestamp", *names),
             family,
+            dagster_run_id=context.run.run_id,
+            description=(
+                f"{family} trained walk-forward ({len(result.folds)} folds, retrain every "
+                f"{walk.retrain_every} days) on {len(names)} features, "
+                f"{features['timestamp'].min():%Y-%m-%d}..{features['timestamp'].max():%Y-%m-%d};"
+                f" out-of-sample rank IC {summary['rank_ic']:.4f}, long/short Sharpe "
+                f"{report.metrics['long_short.sharpe']:.2f}. Dagster run {context.run.run_id}."
+            ),
         )
-    summary = result.summary
     yield dg.Output(
         result.predictions.with_columns(pl.lit(model_uri).alias("model_version")),
         metadata={
@@ -128,31 +201,38 @@ def train_and_register(
             "mlflow_run_id": run.info.run_id,
             **mlflow_run_link(run.info.experiment_id, run.info.run_id),
             **frame_summary(result.predictions),
+            "feature_importance": dg.MetadataValue.md(_top_features(importance)),
             "ic_over_time": figure_markdown(report.figures["ic_over_time.png"], "IC over time"),
             "equity_and_drawdown": figure_markdown(report.figures["equity.png"], "equity"),
         },
     )
-    champion = mlflow.champion()
-    decision = decide_promotion(
-        result.predictions,
-        mlflow.predictions_of(champion) if champion else None,
+    context.log.info(f"{family}: shifted-label leakage probe (one more walk-forward)")
+    probe_walk = replace(walk, retrain_every=max(walk.retrain_every, training.probe_retrain_every))
+    probe = shifted_label_probe(
         features,
-        training.promotion_margin,
-        training.promotion_window_days,
+        names,
+        model_factory,
+        probe_walk,
+        training.probe_z,
+        horizon,
+        result.daily if probe_walk == walk else None,
     )
-    if decision.promote:
-        mlflow.promote(model_uri.rsplit("/", 1)[1])
-    context.log.info(f"promotion: {decision.reason}")
+    mlflow.tag_version(model_uri, "leakage_probe", "leak" if probe["leak"] else "passed")
     yield dg.AssetCheckResult(
-        check_name=PROMOTION,
-        passed=True,
+        check_name=LEAKAGE_PROBE,
+        passed=not probe["leak"],
         metadata={
-            "promoted": decision.promote,
-            "reason": decision.reason,
-            "challenger": model_uri,
-            "previous_champion": mlflow.version_uri(champion.version) if champion else "none",
-            "challenger_rank_ic": decision.challenger_rank_ic,
-            "champion_rank_ic": decision.champion_rank_ic,
-            "window_days": decision.window_days,
+            "ic_true_label": rounded(probe["ic_true"]),
+            "ic_shifted_label": rounded(probe["ic_shifted"]),
+            "standard_error": rounded(probe["se"]),
+            "n_days": int(probe["n_days"]),
+            "z": training.probe_z,
+            "retrain_every": probe_walk.retrain_every,
+            "model_version": model_uri,
         },
+        description=(
+            "the model learns a further-future label better than the real one: leakage"
+            if probe["leak"]
+            else "the further-future label is not learned better than the real one"
+        ),
     )

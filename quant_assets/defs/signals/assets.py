@@ -3,20 +3,21 @@
 import dagster as dg
 import polars as pl
 
-from quant_assets.metadata import frame_summary, mlflow_run_link
+from quant_assets.metadata import column_schema, frame_summary, mlflow_run_link
 from quant_assets.resources import MlflowResource
 from quant_engine.features import feature_names
 from quant_engine.paths import QuantHome
 from quant_engine.signals import write_signal_files
 
 
-@dg.asset(group_name="signals", kinds={"polars", "parquet", "csv"}, deps=["alpha_model"])
+@dg.asset(group_name="signals", kinds={"polars", "parquet", "csv"}, deps=["champion"])
 def signals(
     context: dg.AssetExecutionContext, features: pl.DataFrame, mlflow: MlflowResource
 ) -> dg.Output[pl.DataFrame]:
     """The champion's out-of-sample scores, extended to newer days by the champion itself.
 
-    Scores come from ``models:/<name>@champion``: its walk-forward predictions, and for days
+    Scores come from ``models:/<name>@champion`` (chosen by the ``champion`` asset upstream):
+    its walk-forward predictions, and for days
     after them (the daily job runs without retraining) the registered model's own scores.
     """
     champion = mlflow.champion()
@@ -48,6 +49,15 @@ def signals(
             "signal_csv": dg.MetadataValue.path(str(csv)),
             "model_version": uri,
             **frame_summary(scored),
+            **column_schema(
+                scored,
+                {
+                    "timestamp": "session (UTC) after whose close the score is known",
+                    "symbol": "instrument",
+                    "score": "higher: higher expected return from the next open",
+                    "model_version": "the registered model that scored the row",
+                },
+            ),
             **mlflow_run_link(mlflow.experiment_id(), champion.run_id),
         },
     )

@@ -7,8 +7,6 @@ import json
 import sys
 from datetime import date
 
-from quant_assets import live_control
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``quant live`` and its actions."""
@@ -33,6 +31,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``quant live <action>``; 0 on success, 1 where the act failed."""
+    from quant_assets import live_control  # brokers and resources: only for this command
+
     try:
         if args.action == "status":
             print(json.dumps(live_control.status(args.account), indent=2, default=str))

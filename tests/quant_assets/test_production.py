@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -254,3 +255,70 @@ def test_the_pool_location_uses_the_rebalance_pool():
     from tests.quant_assets import pool_location
 
     assert pool_location.POOL == POOL
+
+
+def _command_lines() -> list[str]:
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue  # the process ended
+    return lines
+
+
+def test_quant_ui_keeps_the_password_off_command_lines_and_refuses_a_second_start(
+    production, tmp_path
+):
+    """`quant ui` on the production profile with a password in the PostgreSQL URLs: URLs printed
+    once both servers answer, no process shows the password, and a second `quant ui` exits at
+    once naming the busy port."""
+    _, env = production
+    password = f"pw-{uuid.uuid4().hex[:12]}"  # trust auth: the server does not ask for it
+    with_password = {
+        var: env[var].replace("postgresql://postgres@", f"postgresql://postgres:{password}@")
+        for var in OVERRIDES.values()
+    }
+    assert all(password in url for url in with_password.values())
+    ports = [str(_free_port()), str(_free_port())]
+    quant = str(Path(sys.executable).parent / "quant")
+    command = [quant, "ui", "--dagster-port", ports[0], "--mlflow-port", ports[1]]
+    run_env = {**os.environ, **env, **with_password}
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=run_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        for line in process.stdout:  # until the URLs are printed (or quant ui ends)
+            lines.append(line)
+            if line.startswith("MLflow UI:"):
+                break
+        assert lines and lines[-1].startswith("MLflow UI:"), "".join(lines)[-4000:]
+        # printed only once both answer: they answer now, without waiting
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/server_info", timeout=30):
+            pass
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/health", timeout=30):
+            pass
+        leaks = [line for line in _command_lines() if password in line]
+        assert not leaks, leaks
+        second = subprocess.run(
+            command, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 1
+        (refusal,) = second.stderr.splitlines()
+        assert f"port {ports[0]} on 127.0.0.1 is in use" in refusal
+        os.killpg(process.pid, signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = "".join(lines) + rest
+    assert password not in output
+    assert "Found a dagster instance configuration value" not in output
+    assert "SupersessionWarning" not in output

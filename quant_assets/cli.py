@@ -159,9 +159,15 @@ def ui(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from quant_assets.prepare import prepare_storage
-
-    home = prepare_storage(lambda line: print(line, flush=True))
+    home = prepare_home()
+    # The servers run in QUANT_HOME (the checkout's dagster.yaml would make Dagster warn that
+    # it is not DAGSTER_HOME's) and import this checkout's code.
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    # The storage first, in its own process (it loads the code location; this one stays small).
+    prepared = subprocess.run([sys.executable, "-m", "quant_assets.cli", "prepare"], env=env)
+    if prepared.returncode:
+        return prepared.returncode
     from quant_assets.metadata import use_mlflow_ui
     from quant_assets.resources import MlflowResource
 
@@ -189,10 +195,7 @@ def ui(args: argparse.Namespace) -> int:
         "1",  # the UI is for one person; more workers only compete for the cores
     ]
     # The store through the environment, not the command line: `ps` would show its password.
-    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": MlflowResource().uri()}
-    # The servers run in QUANT_HOME (the checkout's dagster.yaml would make Dagster warn that
-    # it is not DAGSTER_HOME's) and import this checkout's code.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["MLFLOW_BACKEND_STORE_URI"] = MlflowResource().uri()
     signal.signal(signal.SIGTERM, _interrupt)  # stop the servers on `kill` too, not only Ctrl-C
     # Runs launched from this Dagster UI link their MLflow runs to this MLflow UI.
     use_mlflow_ui(f"http://{args.host}:{args.mlflow_port}")

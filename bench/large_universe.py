@@ -349,8 +349,11 @@ def _prepare_home(home: Path, config: ProfileConfig, overwrite: bool) -> None:
             raise SystemExit(f"{home} was not made by this benchmark (no {marker}): not removing")
         shutil.rmtree(home)
     (home / "reports").mkdir(parents=True)
-    (home / "dagster").mkdir()
-    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    from quant_assets.profile import DeploymentProfile
+
+    profile = DeploymentProfile.from_env({"QUANT_HOME": str(home)})  # the local profile's
+    profile.home.ensure()
+    profile.install_instance()  # the instance file, with its paths in this home
     marker.write_text(json.dumps(asdict(config), indent=2) + "\n")
 
 

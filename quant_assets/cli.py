@@ -1,14 +1,16 @@
-"""The ``quant`` command: demo (whole graph), ui (the UIs), run and wfv (simulations)."""
+"""The ``quant`` command: demo (whole graph), ui (the UIs), prepare (storage), run and wfv
+(simulations)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from quant_assets.profile import PROJECT_ROOT, DeploymentProfile, ProfileError, ensure_databases
@@ -38,7 +40,7 @@ def prepare_home() -> QuantHome:
             raise SystemExit(
                 f"quant: PostgreSQL is not usable: {first_line} (`quant doctor` says more)"
             ) from None
-    shutil.copyfile(profile.instance_yaml, home.dagster / "dagster.yaml")
+    profile.install_instance()
     return home
 
 
@@ -80,7 +82,9 @@ def _summary(result, trading, wall_seconds: float) -> dict[str, float | int | st
 def demo(_: argparse.Namespace) -> int:
     """Materialize the whole asset graph in the persistent instance and print a summary."""
     started = time.perf_counter()
-    home = prepare_home()
+    from quant_assets.prepare import prepare_storage
+
+    home = prepare_storage(lambda line: print(line, flush=True))
     from dagster import DagsterInstance
 
     from quant_assets.definitions import defs
@@ -138,15 +142,51 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _busy_port(host: str, ports: tuple[int, ...]) -> int | None:
+    """The first of ``ports`` that a server cannot listen on at ``host``, if any."""
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return port
+    return None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:
+        return False
+
+
 def ui(args: argparse.Namespace) -> int:
     """Start the Dagster webserver (with daemon) and the MLflow UI on loopback."""
+    busy = _busy_port(args.host, (args.dagster_port, args.mlflow_port))
+    if busy is not None:
+        print(
+            f"quant ui: port {busy} on {args.host} is in use (another quant ui?); "
+            "stop it or pass --dagster-port / --mlflow-port",
+            file=sys.stderr,
+        )
+        return 1
     home = prepare_home()
+    # The servers run in QUANT_HOME (the checkout's dagster.yaml would make Dagster warn that
+    # it is not DAGSTER_HOME's) and import this checkout's code.
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    # The storage first, in its own process (it loads the code location; this one stays small).
+    prepared = subprocess.run([sys.executable, "-m", "quant_assets.cli", "prepare"], env=env)
+    if prepared.returncode:
+        return prepared.returncode
     from quant_assets.metadata import use_mlflow_ui
     from quant_assets.resources import MlflowResource
 
     bin_dir = Path(sys.executable).parent
     dagster = [
-        str(bin_dir / "dagster"),
+        str(bin_dir / "dg"),
         "dev",
         "-w",
         str(PROJECT_ROOT / "workspace.yaml"),
@@ -159,7 +199,7 @@ def ui(args: argparse.Namespace) -> int:
     ]
     mlflow = [
         str(bin_dir / "mlflow"),
-        "ui",  # the store's URI (a password in production) goes by environment, not argv
+        "ui",
         "--host",
         args.host,
         "--port",
@@ -167,18 +207,33 @@ def ui(args: argparse.Namespace) -> int:
         "--workers",
         "1",  # the UI is for one person; more workers only compete for the cores
     ]
+    # The store through the environment, not the command line: `ps` would show its password.
+    env["MLFLOW_BACKEND_STORE_URI"] = MlflowResource().uri()
     signal.signal(signal.SIGTERM, _interrupt)  # stop the servers on `kill` too, not only Ctrl-C
     # Runs launched from this Dagster UI link their MLflow runs to this MLflow UI.
     use_mlflow_ui(f"http://{args.host}:{args.mlflow_port}")
-    mlflow_env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": MlflowResource().uri()}
+    urls = {
+        "Dagster UI: ": f"http://{args.host}:{args.dagster_port}",
+        "MLflow UI:  ": f"http://{args.host}:{args.mlflow_port}",
+    }
+    health = [f"{urls['Dagster UI: ']}/server_info", f"{urls['MLflow UI:  ']}/health"]
+    # MLflow's server imports a Starlette module that Starlette has deprecated: not ours to fix.
+    quiet = {**env, "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated"}
     processes = [
-        subprocess.Popen(dagster, cwd=PROJECT_ROOT),
-        subprocess.Popen(mlflow, cwd=PROJECT_ROOT, env=mlflow_env),
+        subprocess.Popen(dagster, cwd=home.root, env=env),
+        subprocess.Popen(mlflow, cwd=home.root, env=quiet),
     ]
-    print(f"Dagster UI: http://{args.host}:{args.dagster_port}", flush=True)
-    print(f"MLflow UI:  http://{args.host}:{args.mlflow_port}", flush=True)
-    print(f"state in {home.root}; Ctrl-C stops both", flush=True)
+    print("starting the Dagster and MLflow servers...", flush=True)
     try:
+        waiting = list(health)
+        while waiting and all(p.poll() is None for p in processes):
+            waiting = [url for url in waiting if not _answers(url)]
+            if waiting:
+                time.sleep(1)
+        if not waiting:
+            for label, url in urls.items():
+                print(f"{label}{url}", flush=True)
+            print(f"state in {home.root}; Ctrl-C stops both", flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
     except KeyboardInterrupt:
@@ -230,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         sim.add_argument("--out", help="artifacts root (overrides run.artifacts_dir)")
         sim.add_argument("--profile", action="store_true", help="write profile.pstats")
     add_train_command(commands)
+    commands.add_parser("prepare", help="create or migrate the profile's storage (before any run)")
     doctor = commands.add_parser("doctor", help="check the instance, MLflow, databases, broker")
     doctor.add_argument("--broker", choices=["paper", "alpaca", "ccxt"], help="check this kind")
     from quant_assets import live_cli
@@ -242,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         from quant_assets.doctor import run_doctor
 
         return run_doctor(args.broker)
+    if args.command == "prepare":
+        from quant_assets.prepare import run_prepare
+
+        return run_prepare()
     commands_run = {"demo": demo, "ui": ui, "run": simulate, "wfv": simulate, "train": train}
     return commands_run[args.command](args)
 

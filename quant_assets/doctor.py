@@ -78,7 +78,7 @@ def check_database(check: str, url: str, fix: str) -> Finding:
                     check,
                     False,
                     f"database {parsed.database!r} does not exist on {where}",
-                    "`quant demo` or `quant ui` creates it (or: createdb)",
+                    "`quant prepare` creates it (so do `quant demo` and `quant ui`)",
                 )
             return Finding(check, False, f"PostgreSQL at {where} is not reachable: {reason}", fix)
         finally:

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from sqlalchemy.engine import make_url
 
+from quant_engine.io.atomic import atomic_path
 from quant_engine.paths import QuantHome
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,9 @@ JOURNAL_ENV = "QUANT_JOURNAL_URL"
 ARTIFACT_ROOT_ENV = "QUANT_ARTIFACT_ROOT"
 DATABASES = {"dagster": "quant_dagster", "mlflow": "quant_mlflow", "journal": "quant_journal"}
 ProfileName = Literal["local", "production"]
+# Where the root dagster.yaml keeps the local instance, relative to the checkout (the default
+# QUANT_HOME, .quant, plus /dagster): what Dagster's own commands use when started in the root.
+CHECKOUT_INSTANCE_DIR = ".quant/dagster"
 
 
 class ProfileError(ValueError):
@@ -100,12 +105,37 @@ class DeploymentProfile:
         }
         return {role: url for role, url in urls.items() if url.startswith("postgresql")}
 
+    def install_instance(self) -> Path:
+        """Write the profile's instance settings to ``$DAGSTER_HOME/dagster.yaml``.
+
+        Paths under the checkout's ``.quant/dagster`` (the root dagster.yaml) become the same
+        paths under this profile's ``QUANT_HOME/dagster``; everything else is kept as it is.
+        """
+        settings = _rebase(yaml.safe_load(self.instance_yaml.read_text()), self.home.dagster)
+        target = self.home.dagster / "dagster.yaml"
+        with atomic_path(target) as tmp:
+            tmp.write_text(
+                f"# Installed by `quant` from {self.instance_yaml}; edit that file instead.\n"
+                + yaml.safe_dump(settings, sort_keys=False)
+            )
+        return target
+
     def export(self) -> None:
         """Put the profile into this process's environment, for Dagster and MLflow to read."""
         os.environ["QUANT_HOME"] = str(self.home.root)
         os.environ["DAGSTER_HOME"] = str(self.home.dagster)
         if self.dagster_db_url:
             os.environ[DAGSTER_DB_ENV] = self.dagster_db_url
+
+
+def _rebase(value: object, instance_dir: Path) -> object:
+    if isinstance(value, dict):
+        return {key: _rebase(item, instance_dir) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rebase(item, instance_dir) for item in value]
+    if isinstance(value, str) and Path(value).parts[:2] == Path(CHECKOUT_INSTANCE_DIR).parts:
+        return str(instance_dir.joinpath(*Path(value).parts[2:]))
+    return value
 
 
 _OVERRIDES = {"dagster": DAGSTER_DB_ENV, "mlflow": MLFLOW_ENV, "journal": JOURNAL_ENV}

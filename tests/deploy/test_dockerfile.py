@@ -6,6 +6,7 @@ Dockerfile's own COPY steps and .dockerignore, and loaded with this environment'
 """
 
 import fnmatch
+import json
 import os
 import re
 import shlex
@@ -139,3 +140,39 @@ def test_the_load_fails_without_pyproject(tmp_path: Path):
     )
     assert done.returncode != 0
     assert "pyproject.toml" in done.stderr
+
+
+def _entrypoint(context: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    (entrypoint,) = [json.loads(args) for step, args in _instructions() if step == "ENTRYPOINT"]
+    script = context / Path(entrypoint[0]).relative_to(_workdir())
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(home.parent),
+        "PYTHONPATH": str(context),
+        "QUANT_HOME": str(home),
+    }
+    return subprocess.run(
+        [str(script), *args], cwd=context, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_the_code_server_starts_after_the_storage_is_prepared(tmp_path: Path):
+    """The chart runs `dagster api grpc ...` through the image's entrypoint: `quant prepare`
+    first (here on the local profile), then the command itself."""
+    context = _build_context(tmp_path / "opt-quant")
+    home = tmp_path / "home"
+    done = _entrypoint(context, home, "dagster", "api", "grpc", "--help")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "local profile prepared" in done.stdout
+    assert "Serve the Dagster inter-process API over GRPC" in done.stdout  # then the server
+    assert (home / "dagster" / "dagster.yaml").is_file()
+    assert (home / "mlflow" / "mlflow.db").is_file() and (home / "live" / "journal.db").is_file()
+
+
+def test_run_pods_start_without_preparing(tmp_path: Path):
+    context = _build_context(tmp_path / "opt-quant")
+    home = tmp_path / "home"
+    done = _entrypoint(context, home, "dagster", "api", "execute_run", "--help")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "prepared" not in done.stdout
+    assert not home.exists()

@@ -108,3 +108,28 @@ def test_quant_ui_serves_both_uis_and_materializes_all(tmp_path: Path):
     for port in (dagster_port, mlflow_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_quant_ui_exits_at_once_naming_a_busy_port(tmp_path: Path):
+    """Nothing is started (no state, no server) when a port is taken; one line says which."""
+    quant = Path(sys.executable).parent / "quant"
+    env = {**os.environ, "QUANT_HOME": str(tmp_path / "home")}
+    free = _free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        for ports in ((busy, free), (free, busy)):
+            done = subprocess.run(
+                [str(quant), "ui", "--dagster-port", str(ports[0]), "--mlflow-port", str(ports[1])],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 1
+            assert done.stdout == ""
+            (line,) = done.stderr.splitlines()
+            assert f"port {busy} on 127.0.0.1 is in use" in line
+    assert not (tmp_path / "home").exists()

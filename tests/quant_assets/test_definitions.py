@@ -7,6 +7,7 @@ import dagster as dg
 
 from quant_assets.definitions import defs
 from quant_assets.defs.market_data.assets import CHECKS as RAW_BARS_CHECKS
+from quant_assets.profile import DeploymentProfile
 from tests.conftest import REPO_ROOT
 
 FAMILIES = {f"alpha_{f}" for f in ("ridge", "mlp", "lstm", "tcn", "transformer")}
@@ -69,8 +70,14 @@ def test_schedules_are_stopped_by_default_and_retrain_weekly():
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path: Path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "QUANT_HOME": str(tmp_path / "home")}
-    (tmp_path / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    profile = DeploymentProfile.from_env({"QUANT_HOME": str(tmp_path / "home")})
+    profile.home.ensure()
+    profile.install_instance()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(profile.home.dagster),
+        "QUANT_HOME": str(tmp_path / "home"),
+    }
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -90,12 +97,14 @@ def test_dagster_cli_validates_the_workspace(tmp_path: Path):
 
 
 def test_dagster_yaml_gives_a_queued_sqlite_instance_with_run_limits(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    (tmp_path / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    profile = DeploymentProfile.from_env({"QUANT_HOME": str(tmp_path)})  # as `quant` installs it
+    profile.home.ensure()
+    profile.install_instance()
+    monkeypatch.setenv("DAGSTER_HOME", str(profile.home.dagster))
     with dg.DagsterInstance.get() as instance:
         queue = instance.get_concurrency_config().run_queue_config
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-    assert (tmp_path / "history" / "runs.db").is_file()  # SQLite storage in DAGSTER_HOME
+    assert (tmp_path / "dagster" / "history" / "runs.db").is_file()  # SQLite in DAGSTER_HOME
     assert queue.max_concurrent_runs == 2
     assert queue.tag_concurrency_limits == [
         {"key": "quant/workload", "value": "training", "limit": 1},

@@ -4,12 +4,14 @@ daemon (queued runs, schedules) all on PostgreSQL, with no code change from the 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +20,7 @@ import sqlalchemy
 from dagster_graphql import DagsterGraphQLClient
 from mlflow.tracking import MlflowClient
 
+from quant_assets.defs.live.assets import POOL
 from quant_assets.defs.market_data.partitions import backfill_tags
 from quant_assets.profile import DATABASES, DeploymentProfile, ensure_databases
 from quant_assets.resources import MarketDataResource
@@ -70,7 +73,7 @@ def production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert sorted(ensure_databases(profile)) == sorted(f"qt_{suffix}_{r}" for r in DATABASES)
     profile.home.ensure()
     profile.export()
-    shutil.copyfile(profile.instance_yaml, profile.home.dagster / "dagster.yaml")
+    profile.install_instance()
     yield profile, env
     admin = sqlalchemy.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -169,3 +172,153 @@ def test_the_daemon_runs_queued_runs_and_schedules_on_postgresql(production, tmp
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def _dev(workspace: Path, port: int) -> subprocess.Popen:
+    dg_cli = str(Path(sys.executable).parent / "dg")
+    return subprocess.Popen(
+        [dg_cli, "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT,
+        env=dict(os.environ),  # the profile as `quant` exports it
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _launch_at_once(port: int, n: int) -> list[str]:
+    """Submit ``n`` runs of the pool job at the same moment, each from its own client."""
+    start = threading.Barrier(n)
+
+    def submit(_: int) -> str:
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        start.wait()
+        return client.submit_job_execution("pooled_job", repository_location_name="pool")
+
+    with ThreadPoolExecutor(n) as threads:
+        return list(threads.map(submit, range(n)))
+
+
+def test_runs_started_at_once_on_a_prepared_new_database_all_succeed(production, tmp_path):
+    """`quant prepare` on new databases, then 10 rounds of 4 runs launched at the same moment
+    (each run worker opens the instance and claims a slot of the rebalance pool)."""
+    _, env = production
+    prepared = subprocess.run(
+        [str(Path(sys.executable).parent / "quant"), "prepare"],
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    assert f"pools initialised: {POOL}" in prepared.stdout
+    assert "production profile prepared" in prepared.stdout
+    for role, expected in (("mlflow", {"experiments", "registered_models"}), ("journal", set())):
+        engine = sqlalchemy.create_engine(env[OVERRIDES[role]])
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+        engine.dispose()
+        assert tables and expected <= tables, (role, tables)  # there before any run
+
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        "  - python_file:\n"
+        f"      relative_path: {Path(__file__).parent / 'pool_location.py'}\n"
+        "      location_name: pool\n"
+    )
+    port = _free_port()
+    process = _dev(workspace, port)
+    statuses: list[str] = []
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/server_info", process)
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        for _ in range(10):
+            run_ids = _launch_at_once(port, 4)
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                round_statuses = [client.get_run_status(r).value for r in run_ids]
+                if all(s in ("SUCCESS", "FAILURE", "CANCELED") for s in round_statuses):
+                    break
+                time.sleep(1)
+            statuses += round_statuses
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert statuses.count("SUCCESS") == 40, statuses
+
+
+def test_the_pool_location_uses_the_rebalance_pool():
+    from tests.quant_assets import pool_location
+
+    assert pool_location.POOL == POOL
+
+
+def _command_lines() -> list[str]:
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue  # the process ended
+    return lines
+
+
+def test_quant_ui_keeps_the_password_off_command_lines_and_refuses_a_second_start(
+    production, tmp_path
+):
+    """`quant ui` on the production profile with a password in the PostgreSQL URLs: URLs printed
+    once both servers answer, no process shows the password, and a second `quant ui` exits at
+    once naming the busy port."""
+    _, env = production
+    password = f"pw-{uuid.uuid4().hex[:12]}"  # trust auth: the server does not ask for it
+    with_password = {
+        var: env[var].replace("postgresql://postgres@", f"postgresql://postgres:{password}@")
+        for var in OVERRIDES.values()
+    }
+    assert all(password in url for url in with_password.values())
+    ports = [str(_free_port()), str(_free_port())]
+    quant = str(Path(sys.executable).parent / "quant")
+    command = [quant, "ui", "--dagster-port", ports[0], "--mlflow-port", ports[1]]
+    run_env = {**os.environ, **env, **with_password}
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=run_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        for line in process.stdout:  # until the URLs are printed (or quant ui ends)
+            lines.append(line)
+            if line.startswith("MLflow UI:"):
+                break
+        assert lines and lines[-1].startswith("MLflow UI:"), "".join(lines)[-4000:]
+        # printed only once both answer: they answer now, without waiting
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/server_info", timeout=30):
+            pass
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/health", timeout=30):
+            pass
+        leaks = [line for line in _command_lines() if password in line]
+        assert not leaks, leaks
+        second = subprocess.run(
+            command, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 1
+        (refusal,) = second.stderr.splitlines()
+        assert f"port {ports[0]} on 127.0.0.1 is in use" in refusal
+        os.killpg(process.pid, signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = "".join(lines) + rest
+    assert password not in output
+    assert "Found a dagster instance configuration value" not in output
+    assert "SupersessionWarning" not in output

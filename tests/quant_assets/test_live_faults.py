@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import ClassVar
 
@@ -48,6 +49,11 @@ def webhook():
 FAULTS = {
     # name: (faults on the first order, market open, whether the run succeeds)
     "504-after-accept": ([alpaca_trading.gateway_timeout(after_accept=True), Fault()], True, True),
+    "connection-dropped-after-accept": (
+        [Fault(after_accept=True, drop=True)],
+        True,
+        True,
+    ),
     "429-past-retries": ([alpaca_trading.rate_limited() for _ in range(4)], True, False),
     "422-duplicate-with-order": (
         [Fault(status=422, payload=DUPLICATE, after_accept=True)],
@@ -56,6 +62,7 @@ FAULTS = {
     ),
     "422-duplicate-without-order": ([Fault(status=422, payload=DUPLICATE)], True, False),
     "market-closed": ([], False, False),
+    "holiday": ([], False, False),  # Thanksgiving: the clock says closed until the next day
     "partial-fill": ([], True, True),  # half of AAPL fills; the rest keeps working
 }
 
@@ -76,6 +83,8 @@ def test_each_fault_is_counted_and_every_bad_outcome_alerts(
         market_open=market_open,
         partial_fill={"AAPL": Decimal("0.5")} if name == "partial-fill" else {},
     )
+    if name == "holiday":
+        account.now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)  # 10:00 New York, closed
     with LoopbackServer(account) as server:
         server.inject(alpaca_trading.ORDERS, *faults)
         broker = BrokerResource(
@@ -101,6 +110,9 @@ def test_each_fault_is_counted_and_every_bad_outcome_alerts(
         assert meta["n_sent"] == len(placed) and meta["n_unresolved"] == len(unresolved)
         if name.startswith("504") or name == "422-duplicate-with-order":
             assert meta["n_duplicates"] == 1
+        if name.startswith("connection"):  # no answer: looked up by client order id, found
+            assert len(placed) == 2 and meta["n_unresolved"] == 0 and meta["n_duplicates"] == 0
+            assert server.requests_on("GET /v2/orders:by_client_order_id")
         if not succeeds:
             context = dg.build_run_status_sensor_context(
                 sensor_name="rebalance_failure_alert",
@@ -120,5 +132,5 @@ def test_each_fault_is_counted_and_every_bad_outcome_alerts(
             assert final.status == "partially_filled" and final.filled_quantity > 0
         else:
             assert meta["n_filled"] == 2 and received == []
-    if name == "market-closed":
+    if name in ("market-closed", "holiday"):
         assert meta["queued_market_closed"] is True and meta["n_sent"] == 0

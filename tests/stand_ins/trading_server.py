@@ -3,12 +3,14 @@
 A stand-in application implements ``handle(request) -> Reply``. Faults are queued per route
 (``"POST /v2/orders"``) and consumed one per request: a fault either answers instead of the
 application (the request has no effect) or after it (``after_accept``: the state changed but the
-client sees an error or, with a ``delay`` beyond its timeout, nothing at all).
+client sees an error, with a ``delay`` beyond its timeout nothing at all, or with ``drop`` a
+connection closed without an answer).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -51,6 +53,10 @@ class Fault:
     after_accept: bool = False  # let the application change its state first
     delay: float = 0.0  # seconds to wait before answering (beyond the client timeout: a timeout)
     headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After
+    drop: bool = False  # close the connection without answering
+
+
+DROPPED = Reply(0)  # the answer that is none: the connection closes
 
 
 class Application(Protocol):
@@ -129,6 +135,8 @@ class LoopbackServer:
         reply = self.app.handle(request) if fault.after_accept else None
         if fault.delay:
             time.sleep(fault.delay)
+        if fault.drop:
+            return DROPPED
         if fault.status is None:
             return reply if reply is not None else self.app.handle(request)
         return Reply(fault.status, fault.payload, dict(fault.headers))
@@ -163,6 +171,10 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 raw_body=raw_body,
             )
             reply = server._serve(request)
+            if reply is DROPPED:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             body = b"" if reply.payload is None else json.dumps(reply.payload).encode()
             try:
                 self.send_response(reply.status)

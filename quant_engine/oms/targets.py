@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from quant_engine.portfolio import ConstructionConfig, target_weights
+from quant_engine.portfolio import ConstructionConfig, target_weights, too_few_scores
 
 
 def latest_target_portfolio(
@@ -19,7 +19,9 @@ def latest_target_portfolio(
 
     Returns one row per symbol with a score and a close that day: ``trading_day`` (the day the
     signal was known, after its close), ``symbol``, ``score``, ``weight`` and ``price``. Bars
-    after that day are never read. Symbols without that day's close are left out.
+    after that day are never read. Symbols without that day's close are left out. Fewer finite
+    scores than ``config.valid_scores_needed`` make no targets: a ``ValueError`` says so (an
+    empty book would read as "sell everything").
     """
     for frame, name, columns in (
         (signals, "signals", {"timestamp", "symbol", "score"}),
@@ -44,7 +46,13 @@ def latest_target_portfolio(
     if latest.is_empty():
         raise ValueError(f"no symbol has both a score and a close on {day}")
     scores = latest["score"].to_numpy().astype(float)
-    weights = target_weights(scores, np.ones(len(scores), dtype=bool), config)
+    everyone = np.ones(len(scores), dtype=bool)
+    if too_few_scores(scores, everyone, config):
+        raise ValueError(
+            f"only {len(scores)} symbol(s) have a finite score and a close on {day}, fewer than"
+            f" the {config.valid_scores_needed} needed (portfolio min_valid_scores): no targets"
+        )
+    weights = target_weights(scores, everyone, config)
     trading_day = day.date() if hasattr(day, "date") else day
     return latest.with_columns(
         pl.lit(trading_day).alias("trading_day"), pl.Series("weight", weights)

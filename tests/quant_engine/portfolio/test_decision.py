@@ -120,8 +120,8 @@ def test_too_few_valid_scores_make_no_targets_and_the_run_says_why(caplog):
     symbols = [f"S{i:02d}" for i in range(20)]
     signals = pl.DataFrame({"timestamp": day, "symbol": symbols, "score": scores})
     bars = pl.DataFrame({"timestamp": day, "symbol": symbols, "close": np.full(20, 10.0)})
-    targets = latest_target_portfolio(signals, bars, cfg)
-    assert targets["weight"].abs().max() < 1.0
+    with pytest.raises(ValueError, match=r"only 1 symbol\(s\) .* fewer than the 5 needed"):
+        latest_target_portfolio(signals, bars, cfg)
     # a backtest whose scores are mostly missing trades nothing on those days, and says so
     n_days = 30
     prices = np.full((n_days, 20), 10.0)

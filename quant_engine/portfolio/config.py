@@ -29,6 +29,7 @@ class ConstructionConfig:
     min_trade_value: float = 0.0  # skip trades smaller than this notional (currency)
     dust_weight: float = 0.0  # close positions whose target |weight| is below this
     reserve_costs: bool | None = None  # size entries so linear costs come out of the target
+    cash_buffer: float = 0.0  # share of equity held back in cash (costs, slippage) when sizing
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "long_short"):
@@ -45,6 +46,8 @@ class ConstructionConfig:
             raise ValueError(f"max_volume_share must be positive, got {self.max_volume_share}")
         if self.min_trade_value < 0 or self.dust_weight < 0:
             raise ValueError("min_trade_value and dust_weight must be non-negative")
+        if not 0 <= self.cash_buffer < 1:
+            raise ValueError(f"cash_buffer must be in [0, 1), got {self.cash_buffer}")
 
     @property
     def sizes_with_costs(self) -> bool:

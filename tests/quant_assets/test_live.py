@@ -21,7 +21,7 @@ from quant_assets.defs.live.assets import rebalance, reconciliation, target_port
 from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
 from quant_assets.defs.live.schedules import rebalance_fallback_schedule
 from quant_assets.defs.live.sensors import rebalance_failure_alert, rebalance_on_targets
-from quant_assets.resources import PolarsParquetIOManager
+from quant_assets.resources import PolarsParquetIOManager, PortfolioResource
 from quant_assets.resources.broker import BrokerResource
 from quant_engine.brokers.paper import orders_table
 from quant_engine.oms import OrderJournal
@@ -80,10 +80,13 @@ def run_live(
     instance.add_dynamic_partitions("broker_account", [broker.label])
     return dg.materialize(
         [bars_input, signals_input, target_portfolio, rebalance, reconciliation],
-        resources={"broker": broker, "io_manager": PolarsParquetIOManager(base_dir=str(home))},
+        resources={
+            "broker": broker,
+            "portfolio": PortfolioResource(top_k=2),
+            "io_manager": PolarsParquetIOManager(base_dir=str(home)),
+        },
         run_config={
             "ops": {
-                "target_portfolio": {"config": {"top_k": 2}},
                 "raw_bars": market_config,
                 "signals": market_config,
             }
@@ -322,6 +325,7 @@ def test_a_failed_rebalance_run_is_logged_and_posted_to_the_webhook(
             [bars_input, signals_input, target_portfolio, rebalance],
             resources={
                 "broker": broker,
+                "portfolio": PortfolioResource(),
                 "io_manager": PolarsParquetIOManager(base_dir=str(tmp_path)),
             },
             instance=instance,

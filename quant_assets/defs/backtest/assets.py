@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from quant_assets.metadata import frame_summary, mlflow_run_link
-from quant_assets.resources import MlflowResource
+from quant_assets.resources import MlflowResource, PortfolioResource
 from quant_engine.backtest import BacktestConfig, CostModel, plot_equity_and_drawdown, run_backtest
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
@@ -17,7 +17,6 @@ MODES = ("long_short", "long_only")
 
 
 class BacktestAssetConfig(dg.Config):
-    top_k: int = 10
     capital: float = 10_000_000.0
     commission_bps: float = 1.0
     half_spread_bps: float = 2.0
@@ -33,15 +32,22 @@ def backtest(
     signals: pl.DataFrame,
     raw_bars: pl.DataFrame,
     mlflow: MlflowResource,
+    portfolio: PortfolioResource,
 ) -> dg.Output[pl.DataFrame]:
-    """Daily equity of each strategy; metrics go to MLflow (the model's run) and metadata."""
+    """Daily equity of each strategy; metrics go to MLflow (the model's run) and metadata.
+
+    Portfolio rules come from the ``portfolio`` resource, the one ``target_portfolio`` trades.
+    """
     costs = CostModel(
         config.commission_bps, config.half_spread_bps, config.impact_coef, config.impact_model
     )
     reports = QuantHome.resolve().reports
     results: dict[str, tuple[pl.DataFrame, dict[str, float]]] = {}
     for mode in MODES:
-        rules = BacktestConfig(mode, config.top_k, config.capital, costs)
+        construction = portfolio.construction(mode)
+        rules = BacktestConfig(
+            mode, construction.top_k, config.capital, costs, construction=construction
+        )
         if config.simulator == "event_driven":
             run = simulate_signals(signals, raw_bars, rules, reports / "simulations", mode)
             context.log.info(f"{mode} simulation artifacts in {run.artifacts}")

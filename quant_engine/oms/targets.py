@@ -75,7 +75,9 @@ def target_quantities(
     The core's planner decides from the account's positions and cash, with each symbol's lot
     and minimum notional, as :meth:`DecisionCore.plan_holdings` does for a backtest; a symbol it
     leaves alone keeps its exact position. Other targets become decimals rounded toward zero to
-    the lot. Symbols held without a price stay put, valued at ``marks``.
+    the lot. Symbols held without a price stay put, valued at ``marks`` (else at the broker's
+    market price of the position, else its average price), so the weights apply to the whole
+    account.
     """
     rules = rules or {}
     default = default_rules or SymbolRules()
@@ -83,12 +85,13 @@ def target_quantities(
     lots = {s: float(rules.get(s, default).lot_size) for s in symbols}
     minimum = {s: float(rules.get(s, default).min_notional) for s in symbols}
     held = {s: p.quantity for s, p in positions.items()}
+    held_marks = {s: p.market_price or p.average_price for s, p in positions.items()}
     plan = core.plan_holdings(
         {s: float(w) for s, w in weights.items()},
         {s: float(q) for s, q in held.items()},
         float(cash),
         {s: float(p) for s, p in prices.items()},
-        marks={s: float(p) for s, p in (marks or {}).items()},
+        marks={s: float(p) for s, p in {**held_marks, **(marks or {})}.items()},
         adv=adv,
         cost_rate=cost_rate,
         lots=lots,

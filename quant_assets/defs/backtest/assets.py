@@ -43,6 +43,7 @@ def backtest(
     )
     reports = QuantHome.resolve().reports
     results: dict[str, tuple[pl.DataFrame, dict[str, float]]] = {}
+    last_weights: dict[str, dict] = {}  # mode -> the last rebalance's target weights
     for mode in MODES:
         construction = portfolio.construction(mode)
         rules = BacktestConfig(
@@ -55,6 +56,12 @@ def backtest(
         else:
             result = run_backtest(signals, raw_bars, rules)
             results[mode] = (result.daily, result.metrics)
+            symbols = sorted(raw_bars["symbol"].unique())  # the backtest panel's columns
+            weights = zip(symbols, result.weights[-1], strict=True)
+            last_weights[mode] = {
+                "traded_at": str(result.daily["timestamp"][-1]),
+                "weights": {s: float(w) for s, w in weights if w},
+            }
     chart = plot_equity_and_drawdown(
         {mode: daily for mode, (daily, _) in results.items()}, reports / "backtest_equity.png"
     )
@@ -82,6 +89,7 @@ def backtest(
             **frame_summary(daily),
             **mlflow_run_link(mlflow.experiment_id(), run_id),
             "simulator": config.simulator,
+            **{f"{m}.last_weights": dg.MetadataValue.json(w) for m, w in last_weights.items()},
             "impact_model": config.impact_model,
             "mlflow_run_id": run_id,
             "chart": dg.MetadataValue.path(str(chart)),

@@ -74,3 +74,11 @@ def test_target_weights_become_lot_rounded_quantities():
     assert quantities == {"A": D(165), "B": D(-357), "C": D(0)}
     with pytest.raises(ValueError, match="positive price"):
         target_quantities(DecisionCore(), {"Z": 0.1}, {}, {}, D(100))
+
+
+def test_a_holding_without_a_price_stays_put_and_counts_in_the_equity():
+    held = Position("Z", D(10), D(90), market_price=D(100))  # 1,000 by the broker's mark
+    quantities = target_quantities(
+        DecisionCore(), {"A": 0.5}, {"A": D(10)}, positions={"Z": held}, cash=D(1000)
+    )
+    assert quantities == {"A": D(100), "Z": D(10)}  # half of 2,000 in A; Z untouched

@@ -73,6 +73,7 @@ def run_live(
     broker: BrokerResource,
     instance: dg.DagsterInstance | None = None,
     raise_on_error: bool = True,
+    portfolio: PortfolioResource | None = None,
     **market: object,
 ):
     market_config = {"config": dict(market)}
@@ -82,7 +83,7 @@ def run_live(
         [bars_input, signals_input, target_portfolio, rebalance, reconciliation],
         resources={
             "broker": broker,
-            "portfolio": PortfolioResource(top_k=2),
+            "portfolio": portfolio or PortfolioResource(top_k=2),
             "io_manager": PolarsParquetIOManager(base_dir=str(home)),
         },
         run_config={
@@ -139,6 +140,27 @@ def test_paper_rebalance_reaches_targets_and_a_second_run_sends_nothing(quant_ho
     assert metadata(second, "rebalance")["n_sent"] == 0
     assert metadata(second, "reconciliation")["n_off_target"] == 0
     assert paper_order_count(broker) == 2
+
+
+def test_the_rebalance_plans_with_the_portfolio_rules_of_the_backtest(quant_home, tmp_path):
+    """Minimum trade value and dust weight, read from the one portfolio config, hold live too."""
+    small = run_live(
+        tmp_path / "small",
+        BrokerResource(),
+        portfolio=PortfolioResource(top_k=2, min_trade_value=6e5),
+    )
+    assert metadata(small, "rebalance")["n_orders"] == 0  # 2 buys of ~500,000 each: too small
+    broker = BrokerResource(dry_run=False, paper_initial_cash=100_000.0)
+    run_live(tmp_path / "assets", broker)
+    dust = PortfolioResource(top_k=2, dust_weight=0.6)  # the new targets' 0.5 each is dust
+    next_day = run_live(tmp_path / "assets", broker, portfolio=dust, days=4, flipped=True)
+    frame = next_day.output_for_node("rebalance").filter(pl.col("side").is_not_null())
+    assert dict(zip(frame["symbol"], frame["side"], strict=True)) == {
+        "AAPL": "sell",
+        "MSFT": "sell",
+    }
+    table = next_day.output_for_node("reconciliation")
+    assert table.filter(pl.col("position_quantity") != 0).is_empty()
 
 
 def test_the_next_day_sells_before_it_buys_and_ends_at_the_new_targets(quant_home, tmp_path):

@@ -134,18 +134,17 @@ class DecisionCore:
                 return None
             return np.array([float(values.get(s, missing)) for s in symbols])
 
-        price = np.array([float(prices.get(s, np.nan)) for s in symbols])
         plan = self.plan(
             np.array([float(weights.get(s, 0.0)) for s in symbols]),
             BookState(np.array([float(holdings.get(s, 0.0)) for s in symbols]), float(cash)),
-            price,
+            np.array([float(prices.get(s, np.nan)) for s in symbols]),
             column(adv, np.nan),
             cost_rate,
             np.array([float(marks.get(s, 0.0)) for s in symbols]),
             column(lots, 0.0),
             column(min_notional, 0.0),
         )
-        return HoldingsPlan(symbols, plan, price)
+        return HoldingsPlan(symbols, plan)
 
     def decide(
         self,
@@ -170,17 +169,11 @@ class HoldingsPlan:
 
     symbols: list[str]
     plan: Plan
-    prices: np.ndarray
 
     @property
     def target_shares(self) -> dict[str, float]:
         """Shares to hold per symbol (every symbol planned, 0 included)."""
         return {s: float(q) for s, q in zip(self.symbols, self.plan.target_shares, strict=True)}
-
-    @property
-    def trades(self) -> list[tuple[str, float]]:
-        """(symbol, signed shares) of each trade, sells before buys."""
-        return [(self.symbols[i], float(self.plan.trades[i])) for i in self.plan.order]
 
 
 def cycle_state(

@@ -4,7 +4,8 @@ Target (issue 5): planning and risk-checking a rebalance of 500 symbols in under
 The account is a paper broker holding 300 of the symbols; the targets are 500 lot-rounded
 positions from equal weights. Timed (best of ``--repeat``): the plan from positions, open orders
 and cash, and the risk gate's check of every planned order against all of its limits. Reading
-the account through the gate (database I/O, once per phase) is timed separately.
+the account through the gate (database I/O, once per phase) is timed separately. The targets come
+from the decision core's trade planner (``target_quantities``), the plan from the order management.
 Run: ``.venv/bin/python bench/rebalance.py [--symbols 500] [--repeat 20]``
 Prints one JSON line.
 """
@@ -24,7 +25,8 @@ import numpy as np
 from quant_engine.brokers.base import OrderRequest
 from quant_engine.brokers.paper import PaperBroker, PaperBrokerConfig
 from quant_engine.brokers.quotes import Quote
-from quant_engine.oms import SymbolRules, client_order_id, plan_rebalance, targets_from_weights
+from quant_engine.oms import SymbolRules, client_order_id, plan_rebalance, target_quantities
+from quant_engine.portfolio import DecisionCore
 from quant_engine.risk import RiskConfig, RiskGate, RiskRejected
 
 
@@ -70,6 +72,7 @@ def main() -> None:
         )
         gate.update_quotes(quotes)
         weights = dict(zip(symbols, rng.dirichlet(np.ones(len(symbols))), strict=True))
+        core = DecisionCore()  # the one trade planner, as the backtests run it
         read_times, plan_times, check_times = [], [], []
         for _ in range(args.repeat):
             start = time.perf_counter()
@@ -79,7 +82,7 @@ def main() -> None:
             read_times.append(time.perf_counter() - start)
 
             start = time.perf_counter()
-            targets = targets_from_weights(weights, prices, account.equity, rules)
+            targets = target_quantities(core, weights, prices, positions, account.cash, rules)
             plan = plan_rebalance(targets, prices, positions, account.cash, open_orders, rules)
             plan_times.append(time.perf_counter() - start)
 

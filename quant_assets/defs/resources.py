@@ -7,6 +7,7 @@ from quant_assets.resources import (
     MarketDataResource,
     MlflowResource,
     PolarsParquetIOManager,
+    PortfolioResource,
 )
 from quant_assets.resources.broker import BrokerResource
 
@@ -20,5 +21,6 @@ def resources() -> dg.Definitions:
             "mlflow": MlflowResource(),
             "market_data": MarketDataResource(),
             "broker": BrokerResource(),
+            "portfolio": PortfolioResource(),
         }
     )

@@ -7,6 +7,7 @@ from quant_assets.resources.io_manager import (
 )
 from quant_assets.resources.market_data import MarketDataResource
 from quant_assets.resources.mlflow import MlflowResource
+from quant_assets.resources.portfolio import PortfolioResource
 
 __all__ = [
     "BarStoreIOManager",
@@ -14,4 +15,5 @@ __all__ = [
     "MarketDataResource",
     "MlflowResource",
     "PolarsParquetIOManager",
+    "PortfolioResource",
 ]

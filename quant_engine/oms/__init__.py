@@ -10,9 +10,9 @@ from quant_engine.oms.planner import (
     PlannerConfig,
     SymbolRules,
     plan_rebalance,
-    targets_from_weights,
 )
 from quant_engine.oms.reconcile import Reconciliation, reconcile
+from quant_engine.oms.targets import target_quantities
 
 __all__ = [
     "Alerter",
@@ -34,5 +34,5 @@ __all__ = [
     "client_order_id",
     "plan_rebalance",
     "reconcile",
-    "targets_from_weights",
+    "target_quantities",
 ]

@@ -1,5 +1,11 @@
-"""From targets to orders: what to cancel, what to sell, then what to buy with the cash free.
+"""From target quantities to orders: what to cancel, what to sell, then what to buy with the
+cash free.
 
+The targets are the decision core's (:func:`quant_engine.oms.targets.target_quantities`, which
+applies dust, minimum trade, size risk, costs reserved and the cash buffer); this module only
+executes what remains between them and the account, exactly, at the broker edge. After a
+partial fill it recomputes the rest against the same targets, so a trade already decided is
+finished even where the rest is below the minimum trade value.
 Quantities are ``Decimal``s rounded toward zero to each symbol's lot size (a position being
 closed is sold whole, odd lot included). Orders below a symbol's minimum notional are skipped
 with a reason. Buys are scaled down together, then re-rounded, when the cash free (less a
@@ -78,30 +84,6 @@ class Plan:
 
 def _signed(order: Order) -> Decimal:
     return order.remaining if order.side == "buy" else -order.remaining
-
-
-def targets_from_weights(
-    weights: Mapping[str, float | Decimal],
-    prices: Mapping[str, Decimal],
-    equity: Decimal,
-    rules: Mapping[str, SymbolRules] | None = None,
-    default_rules: SymbolRules | None = None,
-) -> dict[str, Decimal]:
-    """Target quantities for ``weights`` of ``equity``, rounded toward zero to lots."""
-    rules = rules or {}
-    default = default_rules or SymbolRules()
-    targets: dict[str, Decimal] = {}
-    for symbol, weight in weights.items():
-        weight = Decimal(str(weight))
-        if weight == 0:
-            targets[symbol] = Decimal(0)
-            continue
-        price = prices.get(symbol)
-        if price is None or price <= 0:
-            raise ValueError(f"target weight {weight} for {symbol} needs a positive price")
-        quantity = rules.get(symbol, default).round_down(abs(weight) * equity / price)
-        targets[symbol] = quantity if weight > 0 else -quantity
-    return targets
 
 
 def plan_rebalance(

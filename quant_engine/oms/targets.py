@@ -1,15 +1,21 @@
-"""The day's target portfolio: the latest signals through portfolio construction.
+"""The day's target portfolio and the account's target quantities, by the decision core.
 
-This is the one place where the live rebalance calls the portfolio-construction rules, so the
-live book is built exactly as the backtests build theirs.
+This is the one place where the live rebalance calls the portfolio-construction rules and the
+trade planner, so the live book is built and traded exactly as the backtests build and trade
+theirs; only the conversion to exact decimal quantities happens here, at the broker edge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
+
 import numpy as np
 import polars as pl
 
-from quant_engine.portfolio import ConstructionConfig, target_weights, too_few_scores
+from quant_engine.brokers.base import Position
+from quant_engine.oms.planner import SymbolRules
+from quant_engine.portfolio import ConstructionConfig, DecisionCore, target_weights, too_few_scores
 
 
 def latest_target_portfolio(
@@ -57,3 +63,54 @@ def latest_target_portfolio(
     return latest.with_columns(
         pl.lit(trading_day).alias("trading_day"), pl.Series("weight", weights)
     ).select("trading_day", "symbol", "score", "weight", "price")
+
+
+def target_quantities(
+    core: DecisionCore,
+    weights: Mapping[str, float],
+    prices: Mapping[str, Decimal],
+    positions: Mapping[str, Position],
+    cash: Decimal,
+    rules: Mapping[str, SymbolRules] | None = None,
+    default_rules: SymbolRules | None = None,
+    *,
+    marks: Mapping[str, Decimal] | None = None,
+    adv: Mapping[str, float] | None = None,
+    cost_rate: float = 0.0,
+) -> dict[str, Decimal]:
+    """Signed target quantities that take the account to ``weights`` by the decision core.
+
+    The core's planner decides from the account's positions and cash, with each symbol's lot
+    and minimum notional, as :meth:`DecisionCore.plan_holdings` does for a backtest; a symbol it
+    leaves alone keeps its exact position. Other targets become decimals rounded toward zero to
+    the lot. Symbols held without a price stay put, valued at ``marks`` (else at the broker's
+    market price of the position, else its average price), so the weights apply to the whole
+    account.
+    """
+    rules = rules or {}
+    default = default_rules or SymbolRules()
+    symbols = set(weights) | set(positions)
+    lots = {s: float(rules.get(s, default).lot_size) for s in symbols}
+    minimum = {s: float(rules.get(s, default).min_notional) for s in symbols}
+    held = {s: p.quantity for s, p in positions.items()}
+    held_marks = {s: p.market_price or p.average_price for s, p in positions.items()}
+    plan = core.plan_holdings(
+        {s: float(w) for s, w in weights.items()},
+        {s: float(q) for s, q in held.items()},
+        float(cash),
+        {s: float(p) for s, p in prices.items()},
+        marks={s: float(p) for s, p in {**held_marks, **(marks or {})}.items()},
+        adv=adv,
+        cost_rate=cost_rate,
+        lots=lots,
+        min_notional=minimum,
+    )
+    targets: dict[str, Decimal] = {}
+    for symbol, shares in plan.target_shares.items():
+        current = held.get(symbol, Decimal(0))
+        if shares == float(current):
+            targets[symbol] = current
+            continue
+        quantity = rules.get(symbol, default).round_down(abs(Decimal(repr(shares))))
+        targets[symbol] = quantity if shares > 0 else -quantity
+    return targets

@@ -2,7 +2,13 @@
 
 from quant_engine.portfolio.config import Allocation, ConstructionConfig, Mode
 from quant_engine.portfolio.construction import target_weights, too_few_scores
-from quant_engine.portfolio.decision import BookState, DecisionCore, Plan, cycle_state
+from quant_engine.portfolio.decision import (
+    BookState,
+    DecisionCore,
+    HoldingsPlan,
+    Plan,
+    cycle_state,
+)
 from quant_engine.portfolio.rebalance import WeightRebalance, rebalance_weights, sells_first
 from quant_engine.portfolio.state import CycleState, PlannedTrade
 
@@ -12,6 +18,7 @@ __all__ = [
     "ConstructionConfig",
     "CycleState",
     "DecisionCore",
+    "HoldingsPlan",
     "Mode",
     "Plan",
     "PlannedTrade",

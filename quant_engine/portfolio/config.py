@@ -35,6 +35,7 @@ class ConstructionConfig:
     dust_weight: float = 0.0  # close positions whose target |weight| is below this
     reserve_costs: bool | None = None  # size entries so linear costs come out of the target
     min_valid_scores: int | None = None  # fewer eligible finite scores: no targets that cycle
+    cash_buffer: float = 0.0  # share of equity held back in cash (costs, slippage) when sizing
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "long_short"):
@@ -53,6 +54,8 @@ class ConstructionConfig:
             raise ValueError(f"min_valid_scores must be at least 1, got {self.min_valid_scores}")
         if not (self.min_trade_value >= 0 and self.dust_weight >= 0):  # NaN fails too
             raise ValueError("min_trade_value and dust_weight must be non-negative")
+        if not 0 <= self.cash_buffer < 1:
+            raise ValueError(f"cash_buffer must be in [0, 1), got {self.cash_buffer}")
 
     @property
     def valid_scores_needed(self) -> int:

@@ -2,11 +2,16 @@
 
 The vectorized backtest, the event-driven simulator and the live daily rebalance all call it,
 so a rule changed here changes all three alike. It knows nothing of simulation: it receives
-prices and a book, and returns what to hold.
+prices and a book, and returns what to hold. :meth:`DecisionCore.plan` is the one trade planner
+(dust, size risk, minimum trade, costs reserved, cash buffer, lots, minimum notional, sells
+before buys); :meth:`DecisionCore.plan_holdings` is the same planner keyed by symbol, as the
+live order management calls it.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,11 +67,14 @@ class DecisionCore:
         adv: np.ndarray | None = None,
         cost_rate: float = 0.0,
         marks: np.ndarray | None = None,
+        lots: np.ndarray | None = None,
+        min_notional: np.ndarray | None = None,
     ) -> Plan:
         """Trades taking ``book`` to ``weights`` at ``prices``; names without a price stay put.
 
         ``marks`` value the names that have no price now (their last price); without them such
-        names count as worth nothing when sizing.
+        names count as worth nothing when sizing. ``lots`` (shares per lot, 0: none) round new
+        targets toward zero to whole lots; trades worth less than ``min_notional`` are skipped.
         """
         per_symbol = self.config.allocation == "per_symbol"
         if per_symbol and book.sleeve_equity is None:
@@ -86,10 +94,57 @@ class DecisionCore:
             np.nan if rules.max_volume_share is None or adv is None else rules.max_volume_share,
             np.full(n, np.nan) if adv is None else np.asarray(adv, dtype=float),
             rules.min_trade_value,
+            1.0 - rules.cash_buffer,
+            _EMPTY if lots is None else np.asarray(lots, dtype=float),
+            _EMPTY if min_notional is None else np.asarray(min_notional, dtype=float),
         )
         result = WeightRebalance(final, discarded, skipped)
         sized_on = equity if per_symbol else float(equity[0])
         return Plan(target, trades, order, sized_on, result)
+
+    def plan_holdings(
+        self,
+        weights: Mapping[str, float],
+        holdings: Mapping[str, float],
+        cash: float,
+        prices: Mapping[str, float],
+        *,
+        marks: Mapping[str, float] | None = None,
+        adv: Mapping[str, float] | None = None,
+        cost_rate: float = 0.0,
+        lots: Mapping[str, float] | None = None,
+        min_notional: Mapping[str, float] | None = None,
+    ) -> HoldingsPlan:
+        """:meth:`plan` keyed by symbol: ``holdings`` (shares) and ``cash`` to ``weights``.
+
+        Names held but not weighted get weight 0; names without a price stay put, valued at
+        ``marks`` where given. A non-zero weight needs a positive price. ``adv`` is the dollar
+        ADV known at the decision (size risk); names absent from it cannot be held under a
+        volume cap.
+        """
+        for symbol, weight in weights.items():
+            price = prices.get(symbol)
+            if weight and not (price is not None and math.isfinite(price) and price > 0):
+                raise ValueError(f"target weight {weight} for {symbol} needs a positive price")
+        symbols = sorted(set(weights) | {s for s, q in holdings.items() if q})
+        marks = marks or {}
+
+        def column(values: Mapping[str, float] | None, missing: float) -> np.ndarray | None:
+            if values is None:
+                return None
+            return np.array([float(values.get(s, missing)) for s in symbols])
+
+        plan = self.plan(
+            np.array([float(weights.get(s, 0.0)) for s in symbols]),
+            BookState(np.array([float(holdings.get(s, 0.0)) for s in symbols]), float(cash)),
+            np.array([float(prices.get(s, np.nan)) for s in symbols]),
+            column(adv, np.nan),
+            cost_rate,
+            np.array([float(marks.get(s, 0.0)) for s in symbols]),
+            column(lots, 0.0),
+            column(min_notional, 0.0),
+        )
+        return HoldingsPlan(symbols, plan)
 
     def decide(
         self,
@@ -106,6 +161,19 @@ class DecisionCore:
         weights = self.target_weights(scores, eligible)
         plan = self.plan(weights, book, prices, adv, cost_rate)
         return plan, cycle_state(timestamp, symbols, scores, eligible, weights, plan, prices)
+
+
+@dataclass(frozen=True)
+class HoldingsPlan:
+    """A :class:`Plan` over named symbols."""
+
+    symbols: list[str]
+    plan: Plan
+
+    @property
+    def target_shares(self) -> dict[str, float]:
+        """Shares to hold per symbol (every symbol planned, 0 included)."""
+        return {s: float(q) for s, q in zip(self.symbols, self.plan.target_shares, strict=True)}
 
 
 def cycle_state(

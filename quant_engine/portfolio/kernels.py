@@ -83,11 +83,17 @@ def plan_kernel(
     volume_share,
     adv,
     min_trade,
+    invested,
+    lots,
+    min_notional,
 ):  # pragma: no cover - compiled
     """Target shares for ``weights`` at ``prices`` (names without a price keep their shares).
 
-    Returns (target shares, trades, order of the trades (sells first), final weights, equity
-    per name or of the book, discarded value, skipped trades).
+    Weights are sized on ``invested`` (1 less the cash buffer) of the equity. ``lots`` (empty:
+    fractional shares; 0 for a name: no lot) round each new target toward zero to whole lots;
+    trades worth less than ``min_notional`` (empty: no minimum) are not made. Returns (target
+    shares, trades, order of the trades (sells first), final weights, equity per name or of the
+    book, discarded value, skipped trades).
     """
     n = weights.shape[0]
     value = np.empty(n)
@@ -97,7 +103,7 @@ def plan_kernel(
         priced = math.isfinite(p) and p > 0
         value[i] = shares[i] * (p if priced else marks[i])
         total += value[i]
-    equity = sleeve_equity.copy() if per_symbol else np.full(1, total)
+    equity = sleeve_equity * invested if per_symbol else np.full(1, total * invested)
     held = np.empty(n)
     target = np.empty(n)
     for i in range(n):
@@ -113,7 +119,14 @@ def plan_kernel(
         p = prices[i]
         if math.isfinite(p) and p > 0 and final[i] != held[i]:
             eq = equity[0] if equity.shape[0] == 1 else equity[i]
-            out[i] = final[i] * eq / p
+            q = final[i] * eq / p
+            if lots.shape[0] and lots[i] > 0:  # toward zero, forgiving float noise
+                q = _sign(q) * math.floor(abs(q) / lots[i] + 1e-9) * lots[i]
+            if min_notional.shape[0] and abs(q - shares[i]) * p < min_notional[i]:
+                if q != shares[i]:
+                    skipped += 1
+                q = shares[i]
+            out[i] = q
     trades = out - shares
     return out, trades, sells_first_kernel(trades), final, equity, discarded, skipped
 

@@ -21,7 +21,7 @@ from quant_assets.defs.live.assets import rebalance, reconciliation, target_port
 from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
 from quant_assets.defs.live.schedules import rebalance_fallback_schedule
 from quant_assets.defs.live.sensors import rebalance_failure_alert, rebalance_on_targets
-from quant_assets.resources import PolarsParquetIOManager
+from quant_assets.resources import PolarsParquetIOManager, PortfolioResource
 from quant_assets.resources.broker import BrokerResource
 from quant_engine.brokers.paper import orders_table
 from quant_engine.oms import OrderJournal
@@ -73,6 +73,7 @@ def run_live(
     broker: BrokerResource,
     instance: dg.DagsterInstance | None = None,
     raise_on_error: bool = True,
+    portfolio: PortfolioResource | None = None,
     **market: object,
 ):
     market_config = {"config": dict(market)}
@@ -80,10 +81,13 @@ def run_live(
     instance.add_dynamic_partitions("broker_account", [broker.label])
     return dg.materialize(
         [bars_input, signals_input, target_portfolio, rebalance, reconciliation],
-        resources={"broker": broker, "io_manager": PolarsParquetIOManager(base_dir=str(home))},
+        resources={
+            "broker": broker,
+            "portfolio": portfolio or PortfolioResource(top_k=2),
+            "io_manager": PolarsParquetIOManager(base_dir=str(home)),
+        },
         run_config={
             "ops": {
-                "target_portfolio": {"config": {"top_k": 2}},
                 "raw_bars": market_config,
                 "signals": market_config,
             }
@@ -136,6 +140,27 @@ def test_paper_rebalance_reaches_targets_and_a_second_run_sends_nothing(quant_ho
     assert metadata(second, "rebalance")["n_sent"] == 0
     assert metadata(second, "reconciliation")["n_off_target"] == 0
     assert paper_order_count(broker) == 2
+
+
+def test_the_rebalance_plans_with_the_portfolio_rules_of_the_backtest(quant_home, tmp_path):
+    """Minimum trade value and dust weight, read from the one portfolio config, hold live too."""
+    small = run_live(
+        tmp_path / "small",
+        BrokerResource(),
+        portfolio=PortfolioResource(top_k=2, min_trade_value=6e5),
+    )
+    assert metadata(small, "rebalance")["n_orders"] == 0  # 2 buys of ~500,000 each: too small
+    broker = BrokerResource(dry_run=False, paper_initial_cash=100_000.0)
+    run_live(tmp_path / "assets", broker)
+    dust = PortfolioResource(top_k=2, dust_weight=0.6)  # the new targets' 0.5 each is dust
+    next_day = run_live(tmp_path / "assets", broker, portfolio=dust, days=4, flipped=True)
+    frame = next_day.output_for_node("rebalance").filter(pl.col("side").is_not_null())
+    assert dict(zip(frame["symbol"], frame["side"], strict=True)) == {
+        "AAPL": "sell",
+        "MSFT": "sell",
+    }
+    table = next_day.output_for_node("reconciliation")
+    assert table.filter(pl.col("position_quantity") != 0).is_empty()
 
 
 def test_the_next_day_sells_before_it_buys_and_ends_at_the_new_targets(quant_home, tmp_path):
@@ -322,6 +347,7 @@ def test_a_failed_rebalance_run_is_logged_and_posted_to_the_webhook(
             [bars_input, signals_input, target_portfolio, rebalance],
             resources={
                 "broker": broker,
+                "portfolio": PortfolioResource(),
                 "io_manager": PolarsParquetIOManager(base_dir=str(tmp_path)),
             },
             instance=instance,

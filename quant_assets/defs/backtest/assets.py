@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from quant_assets.metadata import column_schema, frame_summary, mlflow_run_link
-from quant_assets.resources import MlflowResource
+from quant_assets.resources import MlflowResource, PortfolioResource
 from quant_engine.backtest import BacktestConfig, CostModel, plot_equity_and_drawdown, run_backtest
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
@@ -18,7 +18,6 @@ MODES = ("long_short", "long_only")
 
 
 class BacktestAssetConfig(dg.Config):
-    top_k: int = 10
     capital: float = 10_000_000.0
     commission_bps: float = 1.0
     half_spread_bps: float = 2.0
@@ -34,15 +33,23 @@ def backtest(
     signals: pl.DataFrame,
     raw_bars: pl.DataFrame,
     mlflow: MlflowResource,
+    portfolio: PortfolioResource,
 ) -> dg.Output[pl.DataFrame]:
-    """Daily equity of each strategy; metrics go to MLflow (the model's run) and metadata."""
+    """Daily equity of each strategy; metrics go to MLflow (the model's run) and metadata.
+
+    Portfolio rules come from the ``portfolio`` resource, the one ``target_portfolio`` trades.
+    """
     costs = CostModel(
         config.commission_bps, config.half_spread_bps, config.impact_coef, config.impact_model
     )
     reports = QuantHome.resolve().reports
     results: dict[str, tuple[pl.DataFrame, dict[str, float]]] = {}
+    last_weights: dict[str, dict] = {}  # mode -> the last rebalance's target weights
     for mode in MODES:
-        rules = BacktestConfig(mode, config.top_k, config.capital, costs)
+        construction = portfolio.construction(mode)
+        rules = BacktestConfig(
+            mode, construction.top_k, config.capital, costs, construction=construction
+        )
         if config.simulator == "event_driven":
             run = simulate_signals(signals, raw_bars, rules, reports / "simulations", mode)
             context.log.info(f"{mode} simulation artifacts in {run.artifacts}")
@@ -50,6 +57,12 @@ def backtest(
         else:
             result = run_backtest(signals, raw_bars, rules)
             results[mode] = (result.daily, result.metrics)
+            symbols = sorted(raw_bars["symbol"].unique())  # the backtest panel's columns
+            weights = zip(symbols, result.weights[-1], strict=True)
+            last_weights[mode] = {
+                "traded_at": str(result.daily["timestamp"][-1]),
+                "weights": {s: float(w) for s, w in weights if w},
+            }
     chart = plot_equity_and_drawdown(
         {mode: daily for mode, (daily, _) in results.items()}, reports / "backtest_equity.png"
     )
@@ -80,6 +93,7 @@ def backtest(
             **column_schema(daily, {"strategy": "long_short or long_only"}),
             **mlflow_run_link(mlflow.experiment_id(), run_id),
             "simulator": config.simulator,
+            **{f"{m}.last_weights": dg.MetadataValue.json(w) for m, w in last_weights.items()},
             "impact_model": config.impact_model,
             "mlflow_run_id": run_id,
             "chart": dg.MetadataValue.path(str(chart)),

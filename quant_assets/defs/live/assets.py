@@ -1,28 +1,23 @@
 """The live daily rebalance: targets from the champion's signals, orders, reconciliation."""
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from typing import Literal
 
 import dagster as dg
 import polars as pl
 
 from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
 from quant_assets.resources.broker import BrokerResource
+from quant_assets.resources.portfolio import PortfolioResource
 from quant_engine.brokers.quotes import quotes_from_bars
-from quant_engine.oms import Targets, reconcile, targets_from_weights
+from quant_engine.oms import Targets, reconcile, target_quantities
 from quant_engine.oms.executor import RebalanceReport
 from quant_engine.oms.targets import latest_target_portfolio
-from quant_engine.portfolio import ConstructionConfig
+from quant_engine.portfolio import DecisionCore
 from quant_engine.risk import RiskStateError
 
 POOL = "broker_account"  # dagster.yaml: one rebalance step at a time
-
-
-class TargetPortfolioConfig(dg.Config):
-    mode: Literal["long_only", "long_short"] = "long_only"
-    top_k: int = 10
-    max_weight: float = 1.0
 
 
 def _md(frame: pl.DataFrame, rows: int = 50) -> dg.MetadataValue:
@@ -33,15 +28,13 @@ def _md(frame: pl.DataFrame, rows: int = 50) -> dg.MetadataValue:
 @dg.asset(group_name="live", kinds={"polars"})
 def target_portfolio(
     context: dg.AssetExecutionContext,
-    config: TargetPortfolioConfig,
+    portfolio: PortfolioResource,
     signals: pl.DataFrame,
     raw_bars: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
-    """Target weights for the latest signal day, priced at that day's close."""
-    construction = ConstructionConfig(
-        mode=config.mode, top_k=config.top_k, max_weight=config.max_weight
-    )
-    frame = latest_target_portfolio(signals, raw_bars, construction)
+    """Target weights for the latest signal day, priced at that day's close, under the
+    ``portfolio`` rules the backtest uses."""
+    frame = latest_target_portfolio(signals, raw_bars, portfolio.construction())
     day = frame["trading_day"][0]
     held = frame.filter(pl.col("weight") != 0)
     context.log.info(f"targets for {day}: {held.height} names of {frame.height}")
@@ -115,11 +108,14 @@ def rebalance(
     target_portfolio: pl.DataFrame,
     raw_bars: pl.DataFrame,
     broker: BrokerResource,
+    portfolio: PortfolioResource,
 ):
     """Orders that bring the account (the partition) to the targets: sent (idempotently), or
-    only listed in dry-run. One row per symbol: target, position before, order, its client id
-    and status. The run fails (its blocking check) on rejections, unknown outcomes, a tripped
-    kill switch or a market that takes no orders."""
+    only listed in dry-run. Target quantities come from the decision core's trade planner
+    under the ``portfolio`` rules (dust, minimum trade, size risk), as in the backtest. One
+    row per symbol: target, position before, order, its client id and status. The run fails
+    (its blocking check) on rejections, unknown outcomes, a tripped kill switch or a market
+    that takes no orders."""
     account = broker.for_account(context.partition_key)
     if account.universe is not None:  # this account's slice of the book
         target_portfolio = target_portfolio.filter(pl.col("symbol").is_in(account.universe))
@@ -135,11 +131,22 @@ def rebalance(
         f"account {account.label}: {session.endpoint}, "
         f"{'dry run' if account.dry_run else 'sending orders'}, timing {account.timing}"
     )
-    equity = session.gate.account().equity
-    # Weights apply to the equity less the cash the planner holds back for costs, so that a
-    # fully invested book is reachable with the cash actually free.
-    investable = equity * (1 - session.executor.config.planner.cash_buffer_pct)
-    quantities = targets_from_weights(weights, prices, investable, session.rules)
+    state = session.gate.account()
+    equity = state.equity
+    # Weights apply to the equity less the cash the order management holds back for costs,
+    # so that a fully invested book is reachable with the cash actually free.
+    rules = portfolio.construction()
+    buffer = max(rules.cash_buffer, float(session.executor.config.planner.cash_buffer_pct))
+    quantities = target_quantities(
+        DecisionCore(replace(rules, cash_buffer=buffer)),
+        weights,
+        prices,
+        session.gate.positions(),
+        state.cash,
+        session.rules,
+        marks={s: q.price for s, q in quotes.items()},
+        adv={s: q.adv for s, q in quotes.items() if q.adv is not None},
+    )
     if not account.dry_run:
         quantities, prices = session.journal.freeze_targets(
             account.strategy, day, quantities, prices

@@ -7,7 +7,8 @@ from decimal import Decimal as D
 import pytest
 
 from quant_engine.brokers.base import Order, Position
-from quant_engine.oms import PlannerConfig, SymbolRules, plan_rebalance, targets_from_weights
+from quant_engine.oms import PlannerConfig, SymbolRules, plan_rebalance, target_quantities
+from quant_engine.portfolio import DecisionCore
 
 
 def pos(symbol: str, quantity: str) -> Position:
@@ -62,12 +63,22 @@ def test_open_orders_in_the_wrong_direction_are_cancelled_and_fitting_ones_count
 
 
 def test_target_weights_become_lot_rounded_quantities():
-    quantities = targets_from_weights(
+    quantities = target_quantities(
+        DecisionCore(),
         {"A": 0.5, "B": -0.25, "C": 0.0},
         {"A": D(30), "B": D(7)},
-        D(10_000),
+        positions={},
+        cash=D(10_000),
         rules={"A": SymbolRules(lot_size=D(5))},
     )
     assert quantities == {"A": D(165), "B": D(-357), "C": D(0)}
     with pytest.raises(ValueError, match="positive price"):
-        targets_from_weights({"Z": 0.1}, {}, D(100))
+        target_quantities(DecisionCore(), {"Z": 0.1}, {}, {}, D(100))
+
+
+def test_a_holding_without_a_price_stays_put_and_counts_in_the_equity():
+    held = Position("Z", D(10), D(90), market_price=D(100))  # 1,000 by the broker's mark
+    quantities = target_quantities(
+        DecisionCore(), {"A": 0.5}, {"A": D(10)}, positions={"Z": held}, cash=D(1000)
+    )
+    assert quantities == {"A": D(100), "Z": D(10)}  # half of 2,000 in A; Z untouched

@@ -133,3 +133,24 @@ def test_too_few_valid_scores_make_no_targets_and_the_run_says_why(caplog):
         )
     assert not result.trades.any()
     assert "fewer than 5 valid scores (min_valid_scores)" in caplog.text
+
+
+def test_the_planner_sizes_on_the_cash_buffer_rounds_to_lots_and_skips_small_notionals():
+    core = DecisionCore(ConstructionConfig(cash_buffer=0.1))
+    book = BookState(np.array([0.0, 10.0, 3.0]), cash=9_000.0)  # + 1,000 + 60 = 10,060
+    prices = np.array([7.0, 100.0, 20.0])
+    plan = core.plan(
+        np.array([0.5, 0.1, 0.0]),
+        book,
+        prices,
+        lots=np.array([5.0, 1.0, 1.0]),
+        min_notional=np.array([0.0, 100.0, 100.0]),
+    )
+    assert plan.equity == pytest.approx(10_060 * 0.9)
+    # A: 0.5 x 9,054 / 7 = 646.7 -> 645 (lots of 5); B: 9.05 -> 9, a sale of 100 is not below
+    # the minimum; C: closing 3 x 20 = 60 is below it, so C stays.
+    np.testing.assert_allclose(plan.target_shares, [645.0, 9.0, 3.0])
+    assert plan.rebalance.skipped_trades == 1
+    assert list(plan.order) == [1, 0]  # sells first
+    unruled = core.plan(np.array([0.5, 0.1, 0.0]), book, prices)
+    np.testing.assert_allclose(unruled.target_shares, [0.5 * 9054 / 7, 9.054, 0.0])

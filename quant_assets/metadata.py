@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -58,6 +59,11 @@ def rounded(value: float | None, digits: int = 4) -> float | None:
     if value is None or value != value or value in (float("inf"), float("-inf")):
         return value
     return float(f"{value:.{digits}g}")
+
+
+def display_metrics(metrics: Mapping[str, float | None]) -> dict[str, float]:
+    """Float ``metrics`` rounded for display (:func:`rounded`); ``None`` ones left out."""
+    return {name: rounded(float(value)) for name, value in metrics.items() if value is not None}
 
 
 def column_schema(

@@ -114,6 +114,11 @@ def test_dry_run_lists_orders_and_sends_nothing(quant_home, tmp_path):
     result = run_live(tmp_path / "assets", broker)
     targets = metadata(result, "target_portfolio")
     assert targets["trading_day"] == "2026-01-04" and targets["n_names"] == 2
+    schema = targets["dagster/column_schema"].columns
+    assert [c.name for c in schema] == ["trading_day", "symbol", "score", "weight", "price"]
+    assert [c.type for c in schema][-2:] == ["Float64", "Float64"] and "short" in schema[
+        3
+    ].description
     orders = metadata(result, "rebalance")
     assert orders["dry_run"] is True and orders["n_orders"] == 2 and orders["n_sent"] == 0
     frame = result.output_for_node("rebalance")

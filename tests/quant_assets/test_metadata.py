@@ -8,6 +8,7 @@ import polars as pl
 
 from quant_assets.metadata import (
     MLFLOW_UI_ENV,
+    display_metrics,
     figure_markdown,
     frame_summary,
     mlflow_run_link,
@@ -75,3 +76,12 @@ def test_figure_markdown_is_an_inline_png():
     plt.close(figure)
     assert value.value.startswith("![line](data:image/png;base64,")
     assert _png(value.value).startswith(b"\x89PNG")
+
+
+def test_metrics_are_shown_to_four_significant_digits():
+    shown = display_metrics({"ic": 0.10961928362243747, "sharpe": 5.239588739037091, "x": None})
+    assert shown == {"ic": 0.1096, "sharpe": 5.24}
+    assert display_metrics({"drawdown": -0.013036252759758171, "n": 3}) == {
+        "drawdown": -0.01304,
+        "n": 3.0,
+    }

@@ -6,7 +6,7 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
-from quant_assets.metadata import column_schema, frame_summary, mlflow_run_link
+from quant_assets.metadata import column_schema, display_metrics, frame_summary, mlflow_run_link
 from quant_assets.resources import MlflowResource, PortfolioResource
 from quant_engine.backtest import BacktestConfig, CostModel, plot_equity_and_drawdown, run_backtest
 from quant_engine.io import write_json
@@ -87,7 +87,7 @@ def backtest(
     return dg.Output(
         daily,
         metadata={
-            **{name: float(value) for name, value in metrics.items() if value is not None},
+            **display_metrics(metrics),
             "model_version": model_uri,
             **frame_summary(daily),
             **column_schema(daily, {"strategy": "long_short or long_only"}),

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
+from quant_assets.metadata import column_schema
 from quant_assets.resources.broker import BrokerResource
 from quant_assets.resources.portfolio import PortfolioResource
 from quant_engine.brokers.quotes import quotes_from_bars
@@ -23,6 +24,14 @@ POOL = "broker_account"  # dagster.yaml: one rebalance step at a time
 def _md(frame: pl.DataFrame, rows: int = 50) -> dg.MetadataValue:
     with pl.Config(tbl_rows=rows, tbl_cols=frame.width, tbl_width_chars=200):
         return dg.MetadataValue.md(f"```\n{frame.head(rows)}\n```")
+
+
+TARGET_COLUMNS = {
+    "trading_day": "the signal day the targets are for (known after its close)",
+    "score": "the champion's score that day",
+    "weight": "target weight of equity (negative: short)",
+    "price": "the day's close the weight is priced at",
+}
 
 
 @dg.asset(group_name="live", kinds={"polars"})
@@ -46,6 +55,7 @@ def target_portfolio(
             "gross_weight": float(held["weight"].abs().sum()),
             "net_weight": float(held["weight"].sum()),
             "targets": _md(held.sort("weight", descending=True)),
+            **column_schema(frame, TARGET_COLUMNS),
         },
     )
 

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from quant_assets.defs.market_data.partitions import trading_day_partitions, window_days
-from quant_assets.metadata import frame_summary
+from quant_assets.metadata import frame_summary, rounded
 from quant_assets.resources import IngestedBars, MarketDataResource
 from quant_engine.data.ingest import IngestConfig, fetch_range
 from quant_engine.data.quality import Finding
@@ -110,7 +110,7 @@ def raw_bars(
         metadata[f"{market_data.missing_symbols}_symbols"] = ", ".join(result.missing)
     oracle_ic = market_data.oracle_ic()
     if oracle_ic is not None:
-        metadata["oracle_ic"] = oracle_ic
+        metadata["oracle_ic"] = rounded(oracle_ic)
     days = [date.fromisoformat(key) for key in context.partition_keys]
     yield dg.Output(IngestedBars(bars, days, actions), metadata=metadata)
     for finding in result.findings:

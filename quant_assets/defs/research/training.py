@@ -13,7 +13,13 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from quant_assets.metadata import figure_markdown, frame_summary, mlflow_run_link, rounded
+from quant_assets.metadata import (
+    display_metrics,
+    figure_markdown,
+    frame_summary,
+    mlflow_run_link,
+    rounded,
+)
 from quant_assets.resources import MlflowResource
 from quant_engine.evaluation.figures import importance_bars
 from quant_engine.evaluation.leakage import shifted_label_probe
@@ -191,11 +197,15 @@ def train_and_register(
         result.predictions.with_columns(pl.lit(model_uri).alias("model_version")),
         metadata={
             "model_family": family,
-            "model_ic": summary["ic"],
-            "model_rank_ic": summary["rank_ic"],
-            "icir": summary["icir"],
-            "ic_tstat": summary["ic_tstat"],
-            **report.metrics,
+            **display_metrics(
+                {
+                    "model_ic": summary["ic"],
+                    "model_rank_ic": summary["rank_ic"],
+                    "icir": summary["icir"],
+                    "ic_tstat": summary["ic_tstat"],
+                    **report.metrics,
+                }
+            ),
             "folds": len(result.folds),
             "model_version": model_uri,
             "mlflow_run_id": run.info.run_id,

@@ -169,7 +169,7 @@ def diagnose(broker_kind: str | None = None) -> Iterator[Finding]:
         yield check_database("dagster", profile.dagster_db_url, pg_fix)
     from quant_assets.resources.mlflow import MlflowResource
 
-    uri = MlflowResource().uri()
+    uri = MlflowResource().configured_uri()  # the check opens it; creating is `quant prepare`'s
     if _server(uri) not in down:
         yield check_mlflow(uri)
     if _server(profile.journal_url) not in down:

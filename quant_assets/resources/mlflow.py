@@ -55,7 +55,16 @@ class MlflowResource(dg.ConfigurableResource):
     experiment_name: str = "quant-alpha"
     registered_model_name: str = "quant_alpha"
 
+    def configured_uri(self) -> str:
+        """The tracking URI this resource uses, without opening or creating its store."""
+        return (
+            self.tracking_uri
+            or USER_TRACKING_URI
+            or DeploymentProfile.from_env().mlflow_tracking_uri
+        )
+
     def uri(self) -> str:
+        """The tracking URI, with the profile's store created (once per process) first."""
         if self.tracking_uri or USER_TRACKING_URI:
             return self.tracking_uri or USER_TRACKING_URI
         profile = DeploymentProfile.from_env()

@@ -84,13 +84,17 @@ def load_accounts(path: Path | None = None) -> dict[str, dict[str, Any]]:
             fields[f"{kind}_live"] = fields.pop("live")
         fields = {"account": name, "strategy": name, **fields}
         try:
-            BrokerResource(**fields)
+            resource = BrokerResource(**fields)
         except pydantic.ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
                 for e in error.errors()
             )
             raise AccountsError(f"accounts file {path}: account {name}: {problems}") from None
+        try:
+            resource.paper_costs()
+        except ValueError as error:  # the paper broker's cost model
+            raise AccountsError(f"accounts file {path}: account {name}: {error}") from None
         out[name] = fields
     return out
 

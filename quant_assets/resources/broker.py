@@ -18,6 +18,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from quant_assets.profile import DeploymentProfile
+from quant_engine.backtest.costs import CostModel
 from quant_engine.brokers.base import Broker
 from quant_engine.brokers.paper import PaperBroker, PaperBrokerConfig
 from quant_engine.brokers.quotes import Quote
@@ -34,6 +35,7 @@ from quant_engine.paths import QuantHome
 from quant_engine.risk import RiskConfig, RiskGate
 
 LIVE_SWITCH = "QUANT_LIVE_TRADING"  # must be "yes" for any real-money endpoint
+_COSTS = CostModel()  # the engine's one cost model: the backtest's defaults
 
 
 @dataclass
@@ -72,6 +74,11 @@ class BrokerResource(dg.ConfigurableResource):
     paper_initial_cash: float = 1_000_000.0
     paper_clock: Literal["always", "weekdays", "exchange"] = "always"
     paper_calendar: str = "XNYS"  # paper_clock "exchange": holidays and early closes
+    # the paper broker's fills: the engine's cost model (the backtest's), with its defaults
+    paper_commission_bps: float = _COSTS.commission_bps
+    paper_half_spread_bps: float = _COSTS.half_spread_bps
+    paper_impact_coef: float = _COSTS.impact_coef
+    paper_impact_model: Literal["square_root", "linear"] = _COSTS.impact_model
     # alpaca (keys from the environment only)
     alpaca_live: bool = False
     alpaca_url_override: str = ""
@@ -134,6 +141,18 @@ class BrokerResource(dg.ConfigurableResource):
         return (self.kind == "alpaca" and self.alpaca_live) or (
             self.kind == "ccxt" and self.ccxt_live
         )
+
+    def paper_costs(self) -> CostModel:
+        """The cost model the paper broker fills with (``ValueError`` names a bad field)."""
+        try:
+            return CostModel(
+                self.paper_commission_bps,
+                self.paper_half_spread_bps,
+                self.paper_impact_coef,
+                self.paper_impact_model,
+            )
+        except ValueError as error:  # CostModel names its field: say the resource's
+            raise ValueError(f"paper_{error}") from None
 
     def for_account(self, name: str) -> BrokerResource:
         """The resource of account ``name``: this one where it is that account, else the
@@ -246,6 +265,7 @@ class BrokerResource(dg.ConfigurableResource):
                     database=self.database_url(),
                     account=self.paper_account,
                     initial_cash=Decimal(str(self.paper_initial_cash)),
+                    costs=self.paper_costs(),
                     clock=SessionClockConfig(mode=self.paper_clock, calendar=self.paper_calendar),
                 )
             )

@@ -29,6 +29,7 @@ from quant_engine.execution.impact import (
     LinearImpact,
     SquareRootImpact,
     VolumeShare,
+    child_impact,
 )
 from quant_engine.execution.report import ExecutionReport, ParentOrder
 from quant_engine.execution.study import StudyConfig, execution_cost_table, shortfall_summary
@@ -60,6 +61,7 @@ __all__ = [
     "TieredPerShare",
     "VolumeShare",
     "almgren_chriss_holdings",
+    "child_impact",
     "execution_cost_table",
     "run_on_bars",
     "run_on_book",

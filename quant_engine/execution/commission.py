@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
+from quant_engine.backtest.costs import CostModel
+
 
 class CommissionModel(Protocol):
     def commission(self, qty: int, price: float, traded_before: int = 0) -> float:
@@ -30,9 +32,9 @@ class PerShare:
 
 @dataclass(frozen=True)
 class BpsCommission:
-    """``bps`` of the traded notional."""
+    """``bps`` of the traded notional (default: the engine's cost model's commission)."""
 
-    bps: float = 1.0
+    bps: float = CostModel().commission_bps
 
     def __post_init__(self) -> None:
         if self.bps < 0:

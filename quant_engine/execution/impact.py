@@ -4,6 +4,10 @@ A model sees the child's quantity and a :class:`BarState`: the bar it trades in 
 caps what can fill under ``VolumeShare``) and pre-trade estimates made before the parent
 started (daily volatility, average daily volume). Temporary impact is paid by the child only;
 permanent impact (Kyle's lambda) also moves the price every later child pays.
+
+:func:`child_impact` is the per-child form of the engine's one
+:class:`~quant_engine.backtest.costs.CostModel` (half spread plus square-root or linear impact);
+the models' defaults are that cost model's.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
+
+from quant_engine.backtest.costs import CostModel
+
+_COSTS = CostModel()  # the one cost model's defaults
 
 
 class BarState(NamedTuple):
@@ -40,7 +48,7 @@ def _check_non_negative(model: object, **values: float) -> None:
 class FixedSpread:
     """Cross half the bid-ask spread: a constant ``half_spread_bps``."""
 
-    half_spread_bps: float = 2.0
+    half_spread_bps: float = _COSTS.half_spread_bps
 
     def __post_init__(self) -> None:
         _check_non_negative(self, half_spread_bps=self.half_spread_bps)
@@ -53,7 +61,7 @@ class FixedSpread:
 class LinearImpact:
     """Cost proportional to participation in daily volume: ``coef * qty / adv``."""
 
-    coef: float = 0.1
+    coef: float = _COSTS.impact_coef
 
     def __post_init__(self) -> None:
         _check_non_negative(self, coef=self.coef)
@@ -66,7 +74,7 @@ class LinearImpact:
 class SquareRootImpact:
     """The square-root law: ``coef * sigma * sqrt(qty / adv)``."""
 
-    coef: float = 0.5
+    coef: float = _COSTS.impact_coef
 
     def __post_init__(self) -> None:
         _check_non_negative(self, coef=self.coef)
@@ -121,3 +129,18 @@ class CompositeImpact:
             filled = min(filled, model.impact(filled, bar).filled)
         parts = [model.impact(filled, bar) for model in self.models]
         return Impact(filled, sum(p.temporary for p in parts), sum(p.permanent for p in parts))
+
+
+def child_impact(costs: CostModel) -> CompositeImpact:
+    """``costs`` (less its commission) per child: half the spread plus its impact law.
+
+    A child of ``qty`` shares at ``price`` pays ``qty * price * temporary``, which is
+    ``costs.cost(qty * price, sigma, adv * price)`` less the commission: a parent done in one
+    child costs what the backtest charges for the same trade.
+    """
+    law: ImpactModel = (
+        SquareRootImpact(costs.impact_coef)
+        if costs.impact_model == "square_root"
+        else LinearImpact(costs.impact_coef)
+    )
+    return CompositeImpact((FixedSpread(costs.half_spread_bps), law))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from quant_engine.backtest.costs import CostModel
 from quant_engine.execution.algorithms import POV, TWAP, VWAP, ImplementationShortfall
 from quant_engine.execution.bars import (
     BarExecutionConfig,
@@ -15,7 +16,7 @@ from quant_engine.execution.bars import (
     run_on_bars,
 )
 from quant_engine.execution.commission import BpsCommission
-from quant_engine.execution.impact import CompositeImpact, FixedSpread, SquareRootImpact
+from quant_engine.execution.impact import child_impact
 from quant_engine.execution.report import ParentOrder
 from quant_engine.orderbook.types import Side
 
@@ -36,7 +37,9 @@ RESULT_COLUMNS = (
 @dataclass(frozen=True)
 class StudyConfig:
     """Per symbol, ``n_starts`` seeded start days, each a parent of ``pct_adv`` of the average
-    daily volume (estimated up to that day) traded over the next ``n_slots`` bars."""
+    daily volume (estimated up to that day) traded over the next ``n_slots`` bars.
+
+    ``costs`` is the engine's one cost model (the backtest's), applied per child."""
 
     pct_adv: float = 0.05
     side: str = "buy"
@@ -47,9 +50,7 @@ class StudyConfig:
     vwap_lookback: int = 20
     pov_rate: float = 0.1
     is_urgency: float = 2.0
-    half_spread_bps: float = 2.0
-    impact_coef: float = 0.5
-    commission_bps: float = 1.0
+    costs: CostModel = field(default_factory=CostModel)
 
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell") or self.pct_adv <= 0 or self.n_starts < 1:
@@ -70,10 +71,8 @@ class StudyConfig:
 
 def execution_cost_table(bars: pl.DataFrame, config: StudyConfig) -> pl.DataFrame:
     """One row per (symbol, start day, algorithm): the parent and its shortfall in bps."""
-    impact = CompositeImpact(
-        (FixedSpread(config.half_spread_bps), SquareRootImpact(config.impact_coef))
-    )
-    commission = BpsCommission(config.commission_bps)
+    impact = child_impact(config.costs)
+    commission = BpsCommission(config.costs.commission_bps)
     algorithms = config.build_algorithms()
     side = Side.BUY if config.side == "buy" else Side.SELL
     rng = np.random.default_rng(config.seed)

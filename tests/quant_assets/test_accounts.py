@@ -49,3 +49,29 @@ def test_going_live_takes_the_account_and_the_environment(tmp_path, monkeypatch)
     _write(tmp_path, monkeypatch, {"p": {"kind": "paper", "live": True}})
     with pytest.raises(AccountsError, match="paper is never live"):
         load_accounts()
+
+
+def test_the_paper_brokers_costs_come_from_the_account(tmp_path, monkeypatch):
+    """A paper account fills with the cost model its accounts entry sets (the engine's one
+    cost model; its defaults where the entry sets none); a bad value names the field."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from quant_engine.backtest.costs import CostModel
+    from quant_engine.brokers.base import OrderRequest
+    from quant_engine.brokers.quotes import Quote
+
+    costs = {"paper_commission_bps": 0.0, "paper_half_spread_bps": 50.0, "paper_impact_coef": 0}
+    _write(tmp_path, monkeypatch, {"wide": {"kind": "paper", **costs}, "plain": {}})
+    database = str(tmp_path / "paper.db")
+    wide = BrokerResource(**load_accounts()["wide"], database=database).broker()
+    assert wide.config.costs == CostModel(0.0, 50.0, 0.0)
+    plain = BrokerResource(**load_accounts()["plain"], database=database).broker()
+    assert plain.config.costs == CostModel()
+    now = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    wide.set_quotes({"A": Quote(Decimal(100), now, sigma=0.02, adv=1e8)})
+    order = wide.submit(OrderRequest("w-1", "A", "buy", Decimal(10)))
+    assert order.average_fill_price == Decimal("100.5")  # half of a 100 bps spread
+    _write(tmp_path, monkeypatch, {"bad": {"kind": "paper", "paper_impact_coef": 50}})
+    with pytest.raises(AccountsError, match="account bad: paper_impact_coef must be"):
+        load_accounts()

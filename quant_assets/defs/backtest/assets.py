@@ -17,12 +17,15 @@ from quant_engine.simulation.records import strict
 MODES = ("long_short", "long_only")
 
 
+_COSTS = CostModel()  # the engine's one cost model and its defaults
+
+
 class BacktestAssetConfig(dg.Config):
     capital: float = 10_000_000.0
-    commission_bps: float = 1.0
-    half_spread_bps: float = 2.0
-    impact_coef: float = 0.1
-    impact_model: Literal["square_root", "linear"] = "square_root"
+    commission_bps: float = _COSTS.commission_bps
+    half_spread_bps: float = _COSTS.half_spread_bps
+    impact_coef: float = _COSTS.impact_coef
+    impact_model: Literal["square_root", "linear"] = _COSTS.impact_model
     simulator: Literal["vectorized", "event_driven"] = "vectorized"
 
 

@@ -6,8 +6,11 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from quant_engine.backtest import CostModel
 from quant_engine.execution.bars import BarExecutionConfig
 from quant_engine.execution.study import StudyConfig, execution_cost_table, shortfall_summary
+
+_COSTS = CostModel()  # the engine's one cost model: the backtest's defaults
 
 
 class ExecutionCostsConfig(dg.Config):
@@ -22,9 +25,11 @@ class ExecutionCostsConfig(dg.Config):
     vwap_lookback: int = 20
     pov_rate: float = 0.1
     is_urgency: float = 2.0
-    half_spread_bps: float = 2.0
-    impact_coef: float = 0.5  # square-root impact: coef * sigma * sqrt(qty / ADV)
-    commission_bps: float = 1.0
+    # the cost model, as the backtest's: commission + half spread + impact per child
+    commission_bps: float = _COSTS.commission_bps
+    half_spread_bps: float = _COSTS.half_spread_bps
+    impact_coef: float = _COSTS.impact_coef  # square root: coef * sigma * sqrt(qty / ADV)
+    impact_model: Literal["square_root", "linear"] = _COSTS.impact_model
 
     def study(self) -> StudyConfig:
         return StudyConfig(
@@ -37,9 +42,9 @@ class ExecutionCostsConfig(dg.Config):
             vwap_lookback=self.vwap_lookback,
             pov_rate=self.pov_rate,
             is_urgency=self.is_urgency,
-            half_spread_bps=self.half_spread_bps,
-            impact_coef=self.impact_coef,
-            commission_bps=self.commission_bps,
+            costs=CostModel(
+                self.commission_bps, self.half_spread_bps, self.impact_coef, self.impact_model
+            ),
         )
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from quant_engine.brokers.base import OrderRequest
+from quant_engine.brokers.lots import LotRules
 from quant_engine.brokers.paper import PaperBroker, PaperBrokerConfig
 from quant_engine.brokers.quotes import Quote
-from quant_engine.oms import SymbolRules, client_order_id, plan_rebalance, target_quantities
+from quant_engine.oms import client_order_id, plan_rebalance, target_quantities
 from quant_engine.portfolio import DecisionCore
 from quant_engine.risk import RiskConfig, RiskGate, RiskRejected
 
@@ -44,7 +45,7 @@ def main() -> None:
         for s, p in zip(symbols, rng.uniform(5, 500, len(symbols)), strict=True)
     }
     quotes = {s: Quote(p, now, sigma=0.02, adv=5e7) for s, p in prices.items()}
-    rules = {s: SymbolRules(lot_size=Decimal(1), min_notional=Decimal(1)) for s in symbols}
+    rules = {s: LotRules(s, quantity_step=Decimal(1), min_notional=Decimal(1)) for s in symbols}
     with tempfile.TemporaryDirectory() as tmp:
         broker = PaperBroker(
             PaperBrokerConfig(database=str(Path(tmp) / "paper.db"), initial_cash=Decimal(10**7))

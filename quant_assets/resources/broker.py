@@ -10,7 +10,7 @@ account's ``live: true`` and ``QUANT_LIVE_TRADING=yes`` in the environment.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +20,7 @@ import dagster as dg
 from quant_assets.profile import DeploymentProfile
 from quant_engine.backtest.costs import CostModel
 from quant_engine.brokers.base import Broker
+from quant_engine.brokers.lots import LotRules
 from quant_engine.brokers.paper import PaperBroker, PaperBrokerConfig
 from quant_engine.brokers.quotes import Quote
 from quant_engine.brokers.session_clock import SessionClockConfig
@@ -28,7 +29,6 @@ from quant_engine.oms import (
     LogAlerter,
     OrderJournal,
     RebalanceExecutor,
-    SymbolRules,
     WebhookAlerter,
 )
 from quant_engine.paths import QuantHome
@@ -48,7 +48,7 @@ class LiveSession:
     gate: RiskGate
     journal: OrderJournal
     executor: RebalanceExecutor
-    rules: dict[str, SymbolRules]
+    rules: dict[str, LotRules]
 
 
 def _decimal(value: float | None) -> Decimal | None:
@@ -306,17 +306,15 @@ class BrokerResource(dg.ConfigurableResource):
             )
         return key, secret
 
-    def _rules(self, broker: Broker, symbols: list[str]) -> dict[str, SymbolRules]:
-        """Lot and minimum notional per symbol: the exchange's where it has them."""
-        default = SymbolRules(lot_size=Decimal(str(self.lot_size)))
+    def _rules(self, broker: Broker, symbols: list[str]) -> dict[str, LotRules]:
+        """Quantity step and minimum notional per symbol: the exchange's where it has them,
+        else ``lot_size`` shares."""
+        default = Decimal(str(self.lot_size))
         lot_rules = getattr(broker, "rules", None)
         if lot_rules is None:
-            return dict.fromkeys(symbols, default)
+            return {s: LotRules(s, quantity_step=default) for s in symbols}
         rules = {}
         for symbol in symbols:
             market = lot_rules(symbol)
-            rules[symbol] = SymbolRules(
-                lot_size=market.quantity_step or default.lot_size,
-                min_notional=market.min_notional or Decimal(0),
-            )
+            rules[symbol] = replace(market, quantity_step=market.quantity_step or default)
         return rules

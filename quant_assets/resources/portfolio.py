@@ -27,7 +27,8 @@ class PortfolioResource(dg.ConfigurableResource):
     min_trade_value: float = 0.0
     dust_weight: float = 0.0
     reserve_costs: bool | None = None
-    cash_buffer: float = 0.0
+    # held back in cash when sizing, in the backtest as live: the broker's costs and rounding
+    cash_buffer: float = 0.005
 
     def construction(self, mode: Mode | None = None) -> ConstructionConfig:
         """The engine's rules, for ``mode`` (default: the traded one)."""

@@ -8,9 +8,13 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 @dataclass(frozen=True)
 class LotRules:
-    """What an exchange accepts for one symbol; ``None`` means no rule."""
+    """What an exchange accepts for one symbol; ``None`` means no rule.
 
-    symbol: str
+    The one type of trading rules: the order management rounds its orders with it, and the
+    decision core's planner gets the same step and minimum notional as floats.
+    """
+
+    symbol: str = ""  # "" for a default that applies to symbols without rules of their own
     quantity_step: Decimal | None = None
     price_tick: Decimal | None = None
     min_quantity: Decimal | None = None
@@ -22,6 +26,18 @@ class LotRules:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{self.symbol}: {name} {value} must be > 0")
+
+    @property
+    def lot(self) -> Decimal:
+        """The quantity step (0 where quantities are not stepped)."""
+        return self.quantity_step or Decimal(0)
+
+    def round_down(self, quantity: Decimal) -> Decimal:
+        """``quantity`` (>= 0) rounded down to a whole number of steps."""
+        if self.quantity_step is None:
+            return quantity
+        steps = (quantity / self.quantity_step).to_integral_value(rounding=ROUND_DOWN)
+        return steps * self.quantity_step
 
     def is_on_step(self, quantity: Decimal) -> bool:
         return self.quantity_step is None or quantity % self.quantity_step == 0
@@ -42,6 +58,10 @@ class LotRules:
             if notional < self.min_notional:
                 return f"notional {notional} is below the minimum {self.min_notional}"
         return None
+
+
+WHOLE_SHARES = LotRules(quantity_step=Decimal(1))
+"""The rules of a symbol the broker gives none for: whole shares, no minimum."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +92,7 @@ def round_to_lot(
     quantity = intended
     if rules.max_quantity is not None:
         quantity = min(quantity, rules.max_quantity)
-    if rules.quantity_step is not None:
-        steps = (quantity / rules.quantity_step).to_integral_value(rounding=ROUND_DOWN)
-        quantity = steps * rules.quantity_step
+    quantity = rules.round_down(quantity)
     if quantity <= 0:
         reason = f"intended quantity {intended} is less than one step {rules.quantity_step}"
         return RoundedQuantity(rules.symbol, intended, Decimal(0), reason)

@@ -4,13 +4,7 @@ from quant_engine.oms.alerts import Alerter, LogAlerter, RecordingAlerter, Webho
 from quant_engine.oms.executor import ExecutorConfig, RebalanceExecutor, RebalanceReport, Targets
 from quant_engine.oms.ids import client_order_id
 from quant_engine.oms.journal import JournalEntry, OrderIntent, OrderJournal
-from quant_engine.oms.planner import (
-    Plan,
-    PlannedOrder,
-    PlannerConfig,
-    SymbolRules,
-    plan_rebalance,
-)
+from quant_engine.oms.planner import Plan, PlannedOrder, plan_rebalance
 from quant_engine.oms.reconcile import Reconciliation, reconcile
 from quant_engine.oms.targets import target_quantities
 
@@ -23,12 +17,10 @@ __all__ = [
     "OrderJournal",
     "Plan",
     "PlannedOrder",
-    "PlannerConfig",
     "RebalanceExecutor",
     "RebalanceReport",
     "Reconciliation",
     "RecordingAlerter",
-    "SymbolRules",
     "Targets",
     "WebhookAlerter",
     "client_order_id",

@@ -30,16 +30,11 @@ from quant_engine.brokers.base import (
     OutcomeUnknown,
     Position,
 )
+from quant_engine.brokers.lots import LotRules
 from quant_engine.oms.alerts import Alerter, LogAlerter
 from quant_engine.oms.ids import client_order_id
 from quant_engine.oms.journal import RESENDABLE, JournalEntry, OrderIntent, OrderJournal
-from quant_engine.oms.planner import (
-    Plan,
-    PlannedOrder,
-    PlannerConfig,
-    SymbolRules,
-    plan_rebalance,
-)
+from quant_engine.oms.planner import Plan, PlannedOrder, plan_rebalance
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +79,6 @@ class ExecutorConfig:
     max_wait_seconds: float = 0.0  # longest wait for the open (or the OPG window), then queue
     fill_timeout_seconds: float = 30.0  # how long to wait for orders to finish each phase
     poll_interval_seconds: float = 0.5
-    planner: PlannerConfig = field(default_factory=PlannerConfig)
 
     def __post_init__(self) -> None:
         if self.timing not in ("when_open", "market_on_open"):
@@ -121,7 +115,7 @@ class RebalanceExecutor:
         broker: Broker,
         journal: OrderJournal,
         config: ExecutorConfig | None = None,
-        rules: Mapping[str, SymbolRules] | None = None,
+        rules: Mapping[str, LotRules] | None = None,
         alerter: Alerter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -193,7 +187,6 @@ class RebalanceExecutor:
             account.cash,
             open_orders,
             self.rules,
-            self.config.planner,
             count_sell_proceeds=count_sell_proceeds,
         )
 

@@ -2,55 +2,27 @@
 cash free.
 
 The targets are the decision core's (:func:`quant_engine.oms.targets.target_quantities`, which
-applies dust, minimum trade, size risk, costs reserved and the cash buffer); this module only
-executes what remains between them and the account, exactly, at the broker edge. After a
-partial fill it recomputes the rest against the same targets, so a trade already decided is
-finished even where the rest is below the minimum trade value.
-Quantities are ``Decimal``s rounded toward zero to each symbol's lot size (a position being
-closed is sold whole, odd lot included). Orders below a symbol's minimum notional are skipped
-with a reason. Buys are scaled down together, then re-rounded, when the cash free (less a
-buffer for costs) does not cover them all. Open orders in the wrong direction, or larger than
+applies dust, minimum trade, size risk, costs reserved, the cash buffer, lots and the minimum
+notional); this module plans nothing of its own. It only executes what remains between the
+targets and the account, exactly, at the broker edge: after a partial fill it recomputes the
+rest against the same targets, so a trade already decided is finished even where the rest is
+below the minimum trade value.
+Order quantities are ``Decimal``s rounded toward zero to each symbol's quantity step
+(:class:`~quant_engine.brokers.lots.LotRules`; a position being closed is sold whole, odd lot
+included). Orders below a symbol's minimum notional are skipped with a reason. Buys are scaled
+down together, then re-rounded, when the cash actually free does not cover them all (fills and
+costs differ from the decision's prices). Open orders in the wrong direction, or larger than
 what is still needed, are cancelled first; open orders that fit are counted as pending.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from dataclasses import dataclass
+from decimal import Decimal
 
 from quant_engine.brokers.base import Order, Position, Side
-
-
-@dataclass(frozen=True)
-class SymbolRules:
-    """Trading rules of one symbol: the lot (step) size and the minimum order value."""
-
-    lot_size: Decimal = Decimal(1)
-    min_notional: Decimal = Decimal(0)
-
-    def __post_init__(self) -> None:
-        if self.lot_size <= 0 or self.min_notional < 0:
-            raise ValueError(
-                f"lot size {self.lot_size} must be > 0, min notional {self.min_notional} >= 0"
-            )
-
-    def round_down(self, quantity: Decimal) -> Decimal:
-        """``quantity`` (>= 0) rounded down to a whole number of lots."""
-        lots = (quantity / self.lot_size).to_integral_value(rounding=ROUND_DOWN)
-        return lots * self.lot_size
-
-
-@dataclass(frozen=True)
-class PlannerConfig:
-    """How conservatively buys are sized."""
-
-    cash_buffer_pct: Decimal = Decimal("0.005")  # cash held back for costs and slippage
-    default_rules: SymbolRules = field(default_factory=SymbolRules)
-
-    def __post_init__(self) -> None:
-        if not Decimal(0) <= self.cash_buffer_pct < Decimal(1):
-            raise ValueError(f"cash_buffer_pct {self.cash_buffer_pct} must be in [0, 1)")
+from quant_engine.brokers.lots import WHOLE_SHARES, LotRules
 
 
 @dataclass(frozen=True)
@@ -92,17 +64,17 @@ def plan_rebalance(
     positions: Mapping[str, Position],
     cash: Decimal,
     open_orders: Iterable[Order] = (),
-    rules: Mapping[str, SymbolRules] | None = None,
-    config: PlannerConfig | None = None,
+    rules: Mapping[str, LotRules] | None = None,
+    default_rules: LotRules = WHOLE_SHARES,
     *,
     count_sell_proceeds: bool = False,
 ) -> Plan:
     """Orders that bring ``positions`` to ``targets`` (signed quantities; absent means 0).
 
-    Symbols held but absent from ``targets`` are closed. ``count_sell_proceeds`` lets buys use
-    the sells' expected proceeds (for a preview); the executor sizes buys after sells filled.
+    Symbols held but absent from ``targets`` are closed; symbols absent from ``rules`` trade
+    under ``default_rules``. ``count_sell_proceeds`` lets buys use the sells' expected proceeds
+    (for a preview); the executor sizes buys after sells filled.
     """
-    cfg = config or PlannerConfig()
     rules = rules or {}
     by_symbol: dict[str, list[Order]] = {}
     for order in open_orders:
@@ -131,7 +103,7 @@ def plan_rebalance(
         delta = need - pending
         if delta == 0:
             continue
-        symbol_rules = rules.get(symbol, cfg.default_rules)
+        symbol_rules = rules.get(symbol, default_rules)
         closing = target == 0 and pending == 0 and delta == -current
         quantity = abs(delta) if closing else symbol_rules.round_down(abs(delta))
         if quantity == 0:
@@ -142,7 +114,7 @@ def plan_rebalance(
             continue
         side: Side = "buy" if delta > 0 else "sell"
         planned = PlannedOrder(symbol, side, quantity, price)
-        if planned.notional < symbol_rules.min_notional:
+        if planned.notional < (symbol_rules.min_notional or 0):
             notes[symbol] = (
                 f"{side} {quantity} is worth {planned.notional}, below the minimum notional "
                 f"{symbol_rules.min_notional}"
@@ -153,16 +125,15 @@ def plan_rebalance(
     free = cash - reserved
     if count_sell_proceeds:
         free += sum((o.notional for o in sells), Decimal(0))
-    free *= Decimal(1) - cfg.cash_buffer_pct
-    buys = _fit_to_cash(wanted_buys, free, rules, cfg.default_rules, notes)
+    buys = _fit_to_cash(wanted_buys, free, rules, default_rules, notes)
     return Plan(cancels=cancels, sells=sells, buys=buys, notes=notes)
 
 
 def _fit_to_cash(
     buys: list[PlannedOrder],
     free: Decimal,
-    rules: Mapping[str, SymbolRules],
-    default_rules: SymbolRules,
+    rules: Mapping[str, LotRules],
+    default_rules: LotRules,
     notes: dict[str, str],
 ) -> list[PlannedOrder]:
     """Scale all buys by one factor so that they cost at most ``free``; re-round to lots."""
@@ -175,7 +146,7 @@ def _fit_to_cash(
         symbol_rules = rules.get(buy.symbol, default_rules)
         quantity = symbol_rules.round_down(buy.quantity * factor)
         scaled = PlannedOrder(buy.symbol, buy.side, quantity, buy.price)
-        if quantity == 0 or scaled.notional < symbol_rules.min_notional:
+        if quantity == 0 or scaled.notional < (symbol_rules.min_notional or 0):
             notes[buy.symbol] = f"buy {buy.quantity} does not fit in the free cash {free:.2f}"
             continue
         if quantity < buy.quantity:

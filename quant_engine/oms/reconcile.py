@@ -9,8 +9,8 @@ from decimal import Decimal
 import polars as pl
 
 from quant_engine.brokers.base import Position
+from quant_engine.brokers.lots import WHOLE_SHARES, LotRules
 from quant_engine.oms.journal import JournalEntry
-from quant_engine.oms.planner import SymbolRules
 
 _ZERO = Decimal(0)
 
@@ -28,8 +28,8 @@ def reconcile(
     positions: Mapping[str, Position],
     orders: Iterable[JournalEntry] = (),
     positions_before: Mapping[str, Position] | None = None,
-    rules: Mapping[str, SymbolRules] | None = None,
-    default_rules: SymbolRules | None = None,
+    rules: Mapping[str, LotRules] | None = None,
+    default_rules: LotRules = WHOLE_SHARES,
     open_prices: Mapping[str, Decimal] | None = None,
 ) -> Reconciliation:
     """Compare ``positions`` with ``targets`` and, given ``positions_before``, with the fills.
@@ -42,7 +42,6 @@ def reconcile(
     """
     open_prices = open_prices or {}
     rules = rules or {}
-    default = default_rules or SymbolRules()
     filled: dict[str, Decimal] = {}
     fill_value: dict[str, Decimal] = {}
     slip_cost: dict[str, Decimal] = {}
@@ -73,7 +72,7 @@ def reconcile(
         target = targets.get(symbol, _ZERO)
         held = positions[symbol].quantity if symbol in positions else _ZERO
         difference = held - target
-        lot = rules.get(symbol, default).lot_size
+        lot = rules.get(symbol, default_rules).lot
         before = None
         unexplained = None
         if positions_before is not None:
@@ -87,7 +86,7 @@ def reconcile(
                 "target_quantity": float(target),
                 "position_quantity": float(held),
                 "difference": float(difference),
-                "within_lot": abs(difference) < lot,
+                "within_lot": difference == 0 or abs(difference) < lot,
                 "in_targets": symbol in targets and target != 0,
                 "at_broker": symbol in positions,
                 "position_before": None if before is None else float(before),

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from quant_engine.brokers.base import Position
-from quant_engine.oms.planner import SymbolRules
+from quant_engine.brokers.lots import WHOLE_SHARES, LotRules
 from quant_engine.portfolio import ConstructionConfig, DecisionCore, target_weights, too_few_scores
 
 
@@ -71,8 +71,8 @@ def target_quantities(
     prices: Mapping[str, Decimal],
     positions: Mapping[str, Position],
     cash: Decimal,
-    rules: Mapping[str, SymbolRules] | None = None,
-    default_rules: SymbolRules | None = None,
+    rules: Mapping[str, LotRules] | None = None,
+    default_rules: LotRules = WHOLE_SHARES,
     *,
     marks: Mapping[str, Decimal] | None = None,
     adv: Mapping[str, float] | None = None,
@@ -88,10 +88,9 @@ def target_quantities(
     account.
     """
     rules = rules or {}
-    default = default_rules or SymbolRules()
     symbols = set(weights) | set(positions)
-    lots = {s: float(rules.get(s, default).lot_size) for s in symbols}
-    minimum = {s: float(rules.get(s, default).min_notional) for s in symbols}
+    lots = {s: float(rules.get(s, default_rules).lot) for s in symbols}
+    minimum = {s: float(rules.get(s, default_rules).min_notional or 0) for s in symbols}
     held = {s: p.quantity for s, p in positions.items()}
     held_marks = {s: p.market_price or p.average_price for s, p in positions.items()}
     plan = core.plan_holdings(
@@ -111,6 +110,6 @@ def target_quantities(
         if shares == float(current):
             targets[symbol] = current
             continue
-        quantity = rules.get(symbol, default).round_down(abs(Decimal(repr(shares))))
+        quantity = rules.get(symbol, default_rules).round_down(abs(Decimal(repr(shares))))
         targets[symbol] = quantity if shares > 0 else -quantity
     return targets

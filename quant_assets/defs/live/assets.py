@@ -1,6 +1,5 @@
 """The live daily rebalance: targets from the champion's signals, orders, reconciliation."""
 
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -15,7 +14,6 @@ from quant_engine.brokers.quotes import quotes_from_bars
 from quant_engine.oms import Targets, reconcile, target_quantities
 from quant_engine.oms.executor import RebalanceReport
 from quant_engine.oms.targets import latest_target_portfolio
-from quant_engine.portfolio import DecisionCore
 from quant_engine.risk import RiskStateError
 
 POOL = "broker_account"  # dagster.yaml: one rebalance step at a time
@@ -143,12 +141,9 @@ def rebalance(
     )
     state = session.gate.account()
     equity = state.equity
-    # Weights apply to the equity less the cash the order management holds back for costs,
-    # so that a fully invested book is reachable with the cash actually free.
-    rules = portfolio.construction()
-    buffer = max(rules.cash_buffer, float(session.executor.config.planner.cash_buffer_pct))
+    # The portfolio's rules, its cash buffer included, exactly as the backtest applies them.
     quantities = target_quantities(
-        DecisionCore(replace(rules, cash_buffer=buffer)),
+        portfolio.core(),
         weights,
         prices,
         session.gate.positions(),

@@ -20,7 +20,6 @@ from quant_engine.oms import (
     OrderJournal,
     RebalanceExecutor,
     RecordingAlerter,
-    SymbolRules,
     Targets,
     client_order_id,
 )
@@ -104,11 +103,7 @@ def test_ccxt_rebalance_with_faults_sends_each_intent_once(tmp_path: Path) -> No
     with LoopbackServer(account) as server:
         config = ccxt_config(server, symbols=("BTC/USDT", "ETH/USDT"))
         broker = CcxtBroker(make_exchange(config, BINANCE_KEY, BINANCE_SECRET), config)
-        rules = {
-            s: SymbolRules(r.quantity_step, r.min_notional)
-            for s in prices
-            if (r := broker.rules(s))
-        }
+        rules = {s: broker.rules(s) for s in prices}
         server.inject(
             binance_spot.ORDERS,
             binance_spot.gateway_timeout(after_accept=True),  # the ETH sell lands; 504

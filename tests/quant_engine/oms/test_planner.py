@@ -7,7 +7,8 @@ from decimal import Decimal as D
 import pytest
 
 from quant_engine.brokers.base import Order, Position
-from quant_engine.oms import PlannerConfig, SymbolRules, plan_rebalance, target_quantities
+from quant_engine.brokers.lots import LotRules
+from quant_engine.oms import plan_rebalance, target_quantities
 from quant_engine.portfolio import DecisionCore
 
 
@@ -21,7 +22,7 @@ def test_sells_come_first_lots_round_down_and_untargeted_holdings_close():
         prices={"A": D(10), "B": D(5), "C": D(2)},
         positions={"B": pos("B", "100"), "C": pos("C", "7.5")},
         cash=D(10_000),
-        rules={"A": SymbolRules(lot_size=D(10))},
+        rules={"A": LotRules("A", quantity_step=D(10))},
     )
     assert [(o.symbol, o.side, o.quantity) for o in plan.orders] == [
         ("B", "sell", D(60)),
@@ -36,8 +37,7 @@ def test_buys_are_scaled_to_the_free_cash_and_small_orders_are_skipped():
         prices={"A": D(10), "B": D(10), "C": D(3)},
         positions={},
         cash=D(1000),
-        rules={"C": SymbolRules(min_notional=D(5))},
-        config=PlannerConfig(cash_buffer_pct=D(0)),
+        rules={"C": LotRules("C", quantity_step=D(1), min_notional=D(5))},
     )
     assert [(o.symbol, o.quantity) for o in plan.buys] == [("A", D(50)), ("B", D(50))]
     assert sum(o.notional for o in plan.buys) <= D(1000)
@@ -69,7 +69,7 @@ def test_target_weights_become_lot_rounded_quantities():
         {"A": D(30), "B": D(7)},
         positions={},
         cash=D(10_000),
-        rules={"A": SymbolRules(lot_size=D(5))},
+        rules={"A": LotRules("A", quantity_step=D(5))},
     )
     assert quantities == {"A": D(165), "B": D(-357), "C": D(0)}
     with pytest.raises(ValueError, match="positive price"):

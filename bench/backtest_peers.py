@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant_engine.backtest import BacktestConfig, CostModel, MarketPanel, run_panel_backtest
+from quant_engine.backtest import BookConfig, CostModel, MarketPanel, run_panel_backtest
 from quant_engine.portfolio import ConstructionConfig
 from quant_engine.simulation import (
     BarPanel,
@@ -81,7 +81,7 @@ def main() -> None:
     market = MarketPanel(panel.timestamps, panel.symbols, open_, blank, blank)
     costs = CostModel(commission_bps=FEE * 1e4, half_spread_bps=0.0, impact_coef=0.0)
     rules = ConstructionConfig(mode="long_only", allocation="per_symbol")
-    config = BacktestConfig(mode="long_only", capital=CAPITAL, costs=costs, construction=rules)
+    config = BookConfig(capital=CAPITAL, costs=costs, portfolio=rules)
     entries, exits = strategy.crossings(close)
 
     def vectorized_from_signals():

@@ -1,9 +1,9 @@
 """Vectorized daily backtest of signal-driven portfolios, with costs and a chart."""
 
+from quant_engine.backtest.config import BookConfig
 from quant_engine.backtest.costs import CostModel
 from quant_engine.backtest.report import plot_equity_and_drawdown
 from quant_engine.backtest.vectorized import (
-    BacktestConfig,
     BacktestResult,
     MarketPanel,
     run_backtest,
@@ -12,8 +12,8 @@ from quant_engine.backtest.vectorized import (
 )
 
 __all__ = [
-    "BacktestConfig",
     "BacktestResult",
+    "BookConfig",
     "CostModel",
     "MarketPanel",
     "plot_equity_and_drawdown",

@@ -13,60 +13,18 @@ simulator and the live rebalance run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from quant_engine.backtest.costs import CostModel
+from quant_engine.backtest.config import BookConfig
 from quant_engine.backtest.kernels import marks_kernel, sleeves_kernel
 from quant_engine.evaluation.performance import drawdown, performance_metrics
-from quant_engine.portfolio import (
-    ConstructionConfig,
-    DecisionCore,
-    rebalance_weights,
-    too_few_scores,
-)
+from quant_engine.portfolio import BookState, ConstructionConfig, DecisionCore, too_few_scores
 from quant_engine.portfolio import target_weights as _core_target_weights
 
 log = logging.getLogger(__name__)
-
-Mark = Literal["ffill", "exact"]
-MARKS = ("ffill", "exact")
-
-
-def check_mark(mark: str) -> None:
-    """``ffill``: a held name without a bar is valued at its last known price. ``exact``: an
-    equity point where a held name has no bar is not re-marked (it repeats the last one); the
-    move over the gap is booked when the name's next bar arrives. Neither trades such a name."""
-    if mark not in MARKS:
-        raise ValueError(f"unknown mark {mark!r}: use ffill or exact")
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """Portfolio rule and costs; ``construction`` holds the rules beyond ``mode`` and ``top_k``."""
-
-    mode: Literal["long_only", "long_short"] = "long_short"
-    top_k: int = 10
-    capital: float = 10_000_000.0
-    costs: CostModel = field(default_factory=CostModel)
-    risk_window: int = 20  # days of history for the volatility and ADV used by impact
-    construction: ConstructionConfig = field(default_factory=ConstructionConfig)
-    mark: Mark = "ffill"
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("long_only", "long_short"):
-            raise ValueError(f"unknown mode {self.mode!r}")
-        check_mark(self.mark)
-        if self.top_k < 1 or not 0 < self.capital <= 1e15 or self.risk_window < 2:
-            raise ValueError("top_k, capital and risk_window must be positive (window >= 2)")
-
-    @property
-    def portfolio(self) -> ConstructionConfig:
-        """The construction rules with this config's ``mode`` and ``top_k``."""
-        return replace(self.construction, mode=self.mode, top_k=self.top_k)
 
 
 @dataclass(frozen=True)
@@ -142,7 +100,7 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     return filled
 
 
-def target_weights(scores: np.ndarray, eligible: np.ndarray, config: BacktestConfig) -> np.ndarray:
+def target_weights(scores: np.ndarray, eligible: np.ndarray, config: BookConfig) -> np.ndarray:
     """Target weights per row, from the decision core (see :func:`quant_engine.portfolio`)."""
     return _core_target_weights(scores, eligible, config.portfolio)
 
@@ -168,19 +126,23 @@ class BacktestResult:
 
 
 def run_backtest(
-    signals: pl.DataFrame, bars: pl.DataFrame, config: BacktestConfig | None = None
+    signals: pl.DataFrame, bars: pl.DataFrame, config: BookConfig | None = None
 ) -> BacktestResult:
     """Backtest ``signals`` (timestamp, symbol, score) on ``bars`` under ``config``."""
-    cfg = config or BacktestConfig()
+    cfg = config or BookConfig()
     panel = MarketPanel.from_bars(bars, cfg.risk_window)
     return run_panel_backtest(panel, panel.align_scores(signals), cfg)
 
 
 def run_panel_backtest(
-    panel: MarketPanel, scores: np.ndarray, config: BacktestConfig | None = None
+    panel: MarketPanel, scores: np.ndarray, config: BookConfig | None = None
 ) -> BacktestResult:
-    """Backtest a (dates x symbols) ``scores`` matrix aligned with ``panel``."""
-    cfg = config or BacktestConfig()
+    """Backtest a (dates x symbols) ``scores`` matrix aligned with ``panel``.
+
+    ``config`` is a :class:`BookConfig` (a simulator's config that is one works alike: only
+    its capital, costs, portfolio rules, risk window and marks are read).
+    """
+    cfg = config or BookConfig()
     rules = cfg.portfolio
     core = DecisionCore(rules)
     prices = panel.marks()
@@ -211,7 +173,7 @@ def run_panel_backtest(
         # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
         sigma = np.nan_to_num(sigma[first:])
         adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
-        path = _drift_loop(weights, period_return, sigma, adv, tradable, cfg)
+        path = _drift_loop(weights, entry[first:], period_return, sigma, adv, tradable, cfg)
     equity, gross = path.equity, path.gross
     net_return = path.gross - path.cost
     if cfg.mark == "exact":  # an equity point with a held name lacking its bar is not re-marked
@@ -285,56 +247,61 @@ class _Path:
 
 def _drift_loop(
     weights: np.ndarray,
+    prices: np.ndarray,
     period_return: np.ndarray,
     sigma: np.ndarray,
     adv: np.ndarray,
     tradable: np.ndarray,
-    cfg: BacktestConfig,
+    cfg: BookConfig,
 ) -> _Path:
-    """Period by period: rebalance with the decision core, pay costs, let weights drift."""
+    """Period by period: plan the trades with the decision core's one planner at the open's
+    prices (the simulator's call), pay costs, hold the shares to the next open."""
     rules = cfg.portfolio
+    core = DecisionCore(rules)
     n_periods, n_names = weights.shape
     per_symbol = rules.allocation == "per_symbol"
     gross, cost, turnover, equity = (np.empty(n_periods) for _ in range(4))
     trades = np.empty_like(weights)
     costs = np.empty_like(weights)
     holding = np.zeros(weights.shape, dtype=bool)
-    held = np.zeros(n_names)  # drifted weights (of the book or of each sleeve) before trading
-    value = np.full(n_names, cfg.capital / n_names) if per_symbol else np.array([cfg.capital])
+    shares = np.zeros(n_names)
+    # the cash of each sleeve (per symbol), or of the book in its one entry
+    cash = np.full(n_names, cfg.capital / n_names) if per_symbol else np.array([cfg.capital])
     volume_adv = rules.max_volume_share is not None
     for p in range(n_periods):
-        sized_on = value if per_symbol else float(value[0])
-        new = rebalance_weights(
+        mark = np.nan_to_num(prices[p])  # a name without a price yet is flat
+        before = shares * mark
+        value = cash + before if per_symbol else cash + before.sum()
+        total = value.sum()
+        plan = core.plan(
             weights[p],
-            held,
-            sized_on,
-            rules,
+            BookState(shares, float(cash.sum()), value if per_symbol else None),
+            np.where(tradable[p], prices[p], np.nan),  # no bar at the open: not traded
             adv[p] if volume_adv else None,
             cfg.costs.linear_rate,
-        ).weights
-        new = np.where(tradable[p], new, held)
-        holding[p] = new != 0
-        total = value.sum()
-        trades[p] = (new - held) * value
+            mark,
+        )
+        shares = plan.target_shares
+        holding[p] = shares != 0
+        trades[p] = plan.trades * mark
         cost_by_name = cfg.costs.cost(trades[p], sigma[p], adv[p])
         costs[p] = cost_by_name
-        pnl_by_name = new * value * period_return[p]
+        pnl_by_name = shares * mark * period_return[p]
         gross[p] = pnl_by_name.sum() / total
         cost[p] = cost_by_name.sum() / total
         turnover[p] = np.abs(trades[p]).sum() / total
         if per_symbol:
+            cash = cash - trades[p] - cost_by_name
             after = value + pnl_by_name - cost_by_name
         else:
+            cash = cash - trades[p].sum() - cost_by_name.sum()
             after = value * (1.0 + gross[p] - cost[p])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            held = np.nan_to_num(new * value * (1.0 + period_return[p]) / after)
-        value = after
-        equity[p] = value.sum()
-    symbol_equity = value if per_symbol else np.full(n_names, np.nan)
+        equity[p] = after.sum()
+    symbol_equity = after if per_symbol else np.full(n_names, np.nan)
     return _Path(gross, cost, turnover, equity, trades, symbol_equity, costs, holding)
 
 
-def _closed_form_applies(cfg: BacktestConfig) -> bool:
+def _closed_form_applies(cfg: BookConfig) -> bool:
     rules = cfg.portfolio
     return (
         rules.allocation == "per_symbol"
@@ -345,6 +312,8 @@ def _closed_form_applies(cfg: BacktestConfig) -> bool:
         and rules.max_volume_share is None
         and rules.min_trade_value == 0
         and rules.dust_weight == 0
+        and rules.cash_buffer == 0
+        and rules.lot_size == 0
     )
 
 
@@ -353,7 +322,7 @@ def _sleeves_closed_form(
     entry: np.ndarray,
     exit_: np.ndarray,
     tradable: np.ndarray,
-    cfg: BacktestConfig,
+    cfg: BookConfig,
 ) -> _Path:
     """All-in/all-out long sleeves with linear costs, in one compiled pass.
 

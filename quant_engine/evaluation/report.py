@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 from matplotlib.figure import Figure
 
-from quant_engine.backtest.vectorized import BacktestConfig, run_backtest
+from quant_engine.backtest import BookConfig, run_backtest
 from quant_engine.data.schema import KEYS
 from quant_engine.evaluation.figures import (
     equity_and_drawdown,
@@ -21,6 +21,7 @@ from quant_engine.evaluation.quantiles import quantile_returns
 from quant_engine.evaluation.sharpe import bootstrap_sharpe_ci
 from quant_engine.features.labels import LABEL
 from quant_engine.models.walk_forward import WalkForwardResult
+from quant_engine.portfolio import ConstructionConfig
 
 DECAY_HORIZONS = (1, 2, 5, 10, 20)
 STRATEGIES = ("long_short", "long_only")
@@ -52,7 +53,8 @@ def evaluate_predictions(
     metrics["quantile_spread"] = quantiles.filter(pl.col("quantile") == "spread")["mean_return"][0]
     daily = {}
     for strategy in STRATEGIES:
-        backtest = run_backtest(scores, bars, BacktestConfig(mode=strategy))
+        book = BookConfig(portfolio=ConstructionConfig(mode=strategy))
+        backtest = run_backtest(scores, bars, book)
         daily[strategy] = backtest.daily.select("timestamp", "net_return", "equity", "drawdown")
         metrics.update({f"{strategy}.{k}": backtest.metrics[k] for k in STRATEGY_METRICS})
         low, high = bootstrap_sharpe_ci(backtest.daily["net_return"].to_numpy())

@@ -9,7 +9,7 @@ from quant_engine.portfolio.decision import (
     Plan,
     cycle_state,
 )
-from quant_engine.portfolio.rebalance import WeightRebalance, rebalance_weights, sells_first
+from quant_engine.portfolio.rebalance import WeightRebalance
 from quant_engine.portfolio.state import CycleState, PlannedTrade
 
 __all__ = [
@@ -24,8 +24,6 @@ __all__ = [
     "PlannedTrade",
     "WeightRebalance",
     "cycle_state",
-    "rebalance_weights",
-    "sells_first",
     "target_weights",
     "too_few_scores",
 ]

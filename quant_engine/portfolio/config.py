@@ -36,6 +36,7 @@ class ConstructionConfig:
     reserve_costs: bool | None = None  # size entries so linear costs come out of the target
     min_valid_scores: int | None = None  # fewer eligible finite scores: no targets that cycle
     cash_buffer: float = 0.0  # share of equity held back in cash (costs, slippage) when sizing
+    lot_size: float = 0.0  # shares per lot of every name the caller gives no lots for (0: any)
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "long_short"):
@@ -54,6 +55,8 @@ class ConstructionConfig:
             raise ValueError(f"min_valid_scores must be at least 1, got {self.min_valid_scores}")
         if not (self.min_trade_value >= 0 and self.dust_weight >= 0):  # NaN fails too
             raise ValueError("min_trade_value and dust_weight must be non-negative")
+        if not self.lot_size >= 0:  # NaN fails too
+            raise ValueError(f"lot_size must be non-negative, got {self.lot_size}")
         if not 0 <= self.cash_buffer < 1:
             raise ValueError(f"cash_buffer must be in [0, 1), got {self.cash_buffer}")
 

@@ -73,8 +73,9 @@ class DecisionCore:
         """Trades taking ``book`` to ``weights`` at ``prices``; names without a price stay put.
 
         ``marks`` value the names that have no price now (their last price); without them such
-        names count as worth nothing when sizing. ``lots`` (shares per lot, 0: none) round new
-        targets toward zero to whole lots; trades worth less than ``min_notional`` are skipped.
+        names count as worth nothing when sizing. ``lots`` (shares per lot, 0: none; default:
+        the config's ``lot_size`` for every name) round new targets toward zero to whole lots;
+        trades worth less than ``min_notional`` are skipped.
         """
         per_symbol = self.config.allocation == "per_symbol"
         if per_symbol and book.sleeve_equity is None:
@@ -95,7 +96,7 @@ class DecisionCore:
             np.full(n, np.nan) if adv is None else np.asarray(adv, dtype=float),
             rules.min_trade_value,
             1.0 - rules.cash_buffer,
-            _EMPTY if lots is None else np.asarray(lots, dtype=float),
+            _lots(lots, rules.lot_size, n),
             _EMPTY if min_notional is None else np.asarray(min_notional, dtype=float),
         )
         result = WeightRebalance(final, discarded, skipped)
@@ -161,6 +162,13 @@ class DecisionCore:
         weights = self.target_weights(scores, eligible)
         plan = self.plan(weights, book, prices, adv, cost_rate)
         return plan, cycle_state(timestamp, symbols, scores, eligible, weights, plan, prices)
+
+
+def _lots(lots: np.ndarray | None, lot_size: float, n: int) -> np.ndarray:
+    """Shares per lot of each name: ``lots`` where given, else ``lot_size`` (empty: none)."""
+    if lots is not None:
+        return np.asarray(lots, dtype=float)
+    return np.full(n, lot_size) if lot_size > 0 else _EMPTY
 
 
 @dataclass(frozen=True)

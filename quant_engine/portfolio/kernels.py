@@ -2,7 +2,7 @@
 
 Every name is handled on its own, so one pass over the names replaces a few dozen small numpy
 calls per rebalance; that is what lets the event-driven simulator rebalance every bar at
-millions of bar events a second. ``rebalance.py`` and ``decision.py`` hold the documented API.
+millions of bar events a second. ``decision.py`` holds the documented API.
 """
 
 from __future__ import annotations

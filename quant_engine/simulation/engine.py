@@ -21,11 +21,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import polars as pl
 
-from quant_engine.backtest.costs import CostModel
-from quant_engine.backtest.vectorized import Mark, check_mark, report_too_few_scores
+from quant_engine.backtest.config import BookConfig
+from quant_engine.backtest.vectorized import report_too_few_scores
 from quant_engine.evaluation.performance import drawdown
 from quant_engine.portfolio import (
-    ConstructionConfig,
     CycleState,
     DecisionCore,
     cycle_state,
@@ -48,29 +47,25 @@ class CancelToken(Protocol):
 
 
 @dataclass(frozen=True)
-class SimulationConfig:
-    """Everything a simulation run depends on besides its data and strategy."""
+class SimulationConfig(BookConfig):
+    """A :class:`~quant_engine.backtest.BookConfig` (capital, costs, portfolio rules, risk
+    window, marks) and the event-driven simulator's own settings: the fill point, limits, the
+    capital policy, the seed, progress and the per-cycle record."""
 
     capital: float = 1_000_000.0
     fill_at: Literal["next_open", "same_close"] = "next_open"
-    costs: CostModel = field(default_factory=CostModel)
-    portfolio: ConstructionConfig = field(default_factory=ConstructionConfig)
     limits: RiskLimits = field(default_factory=RiskLimits)
     capital_policy: FullCapital | VolatilityScaled = field(default_factory=FullCapital)
-    risk_window: int = 20
     seed: int = 0
     progress_interval: int = 500
     record_cycles: bool = False  # keep each rebalance's CycleState (cycles.jsonl in artifacts)
-    mark: Mark = "ffill"  # how a held name without a bar is valued (see backtest.check_mark)
 
     def __post_init__(self) -> None:
-        check_mark(self.mark)
+        super().__post_init__()
         if self.fill_at not in ("next_open", "same_close"):
             raise ValueError(f"unknown fill_at {self.fill_at!r}: use next_open or same_close")
-        if not 0 < self.capital <= 1e15:  # NaN and inf fail too
-            raise ValueError(f"capital must be a positive amount up to 1e15, got {self.capital!r}")
-        if self.risk_window < 2 or self.progress_interval < 1:
-            raise ValueError("capital, risk_window (>= 2) and progress_interval must be positive")
+        if self.progress_interval < 1:
+            raise ValueError(f"progress_interval must be positive, got {self.progress_interval}")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from quant_engine.backtest import BacktestConfig, CostModel, MarketPanel, run_panel_backtest
+from quant_engine.backtest import CostModel, MarketPanel, run_panel_backtest
 from quant_engine.data import SyntheticMarketConfig, generate_market, load_bar_directory
 from quant_engine.evaluation.performance import drawdown, performance_metrics
 from quant_engine.paths import QuantHome
@@ -459,15 +459,7 @@ def simulate(
         backtest = run_panel_backtest(
             market,
             strategy.scores(bars),
-            BacktestConfig(
-                mode=sim.portfolio.mode,
-                top_k=sim.portfolio.top_k,
-                capital=sim.capital,
-                costs=sim.costs,
-                risk_window=sim.risk_window,
-                construction=sim.portfolio,
-                mark=sim.mark,
-            ),
+            sim,  # a BookConfig: the vectorized backtest reads only what the two share
         )
     except ValueError as exc:  # e.g. no day with a tradable signal
         raise DataError(f"data: {_one_line(exc)}") from exc

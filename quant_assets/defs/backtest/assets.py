@@ -8,10 +8,10 @@ import polars as pl
 
 from quant_assets.metadata import column_schema, display_metrics, frame_summary, mlflow_run_link
 from quant_assets.resources import MlflowResource, PortfolioResource
-from quant_engine.backtest import BacktestConfig, CostModel, plot_equity_and_drawdown, run_backtest
+from quant_engine.backtest import CostModel, plot_equity_and_drawdown, run_backtest
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
-from quant_engine.simulation import simulate_signals
+from quant_engine.simulation import SimulationConfig, simulate_signals
 from quant_engine.simulation.records import strict
 
 MODES = ("long_short", "long_only")
@@ -49,9 +49,9 @@ def backtest(
     results: dict[str, tuple[pl.DataFrame, dict[str, float]]] = {}
     last_weights: dict[str, dict] = {}  # mode -> the last rebalance's target weights
     for mode in MODES:
-        construction = portfolio.construction(mode)
-        rules = BacktestConfig(
-            mode, construction.top_k, config.capital, costs, construction=construction
+        # one config for either simulator: the vectorized one reads its shared part
+        rules = SimulationConfig(
+            capital=config.capital, costs=costs, portfolio=portfolio.construction(mode)
         )
         if config.simulator == "event_driven":
             run = simulate_signals(signals, raw_bars, rules, reports / "simulations", mode)

@@ -7,13 +7,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from quant_engine.backtest import BacktestConfig, CostModel, run_backtest, target_weights
+from quant_engine.backtest import BookConfig, CostModel, run_backtest, target_weights
 from quant_engine.portfolio import ConstructionConfig
 
 COSTS = CostModel(commission_bps=5.0, half_spread_bps=7.0, impact_coef=0.3)
 
 
-def reference_final_equity(bars: pl.DataFrame, signals: pl.DataFrame, cfg: BacktestConfig) -> float:
+def reference_final_equity(bars: pl.DataFrame, signals: pl.DataFrame, cfg: BookConfig) -> float:
     """Trade shares bar by bar: scores at close t, orders filled at the open of t+1."""
     symbols = sorted(set(bars["symbol"]))
     dates = sorted(set(bars["timestamp"]))
@@ -44,12 +44,12 @@ def reference_final_equity(bars: pl.DataFrame, signals: pl.DataFrame, cfg: Backt
         ]
         ranked = sorted(eligible, key=lambda s: (-scores[(s, dates[d])], symbols.index(s)))
         weight = dict.fromkeys(symbols, 0.0)
-        if cfg.mode == "long_only" and ranked:
-            k = min(cfg.top_k, len(ranked))
+        if cfg.portfolio.mode == "long_only" and ranked:
+            k = min(cfg.portfolio.top_k, len(ranked))
             for s in ranked[:k]:
                 weight[s] = 1.0 / k
-        elif cfg.mode == "long_short":
-            k = min(cfg.top_k, len(ranked) // 2)
+        elif cfg.portfolio.mode == "long_short":
+            k = min(cfg.portfolio.top_k, len(ranked) // 2)
             for s in ranked[:k] if k else []:
                 weight[s] = 0.5 / k
             for s in ranked[len(ranked) - k :] if k else []:
@@ -71,7 +71,8 @@ def reference_final_equity(bars: pl.DataFrame, signals: pl.DataFrame, cfg: Backt
 @pytest.mark.parametrize("mode", ["long_only", "long_short"])
 @pytest.mark.parametrize("top_k", [1, 3, 8])
 def test_matches_the_per_bar_reference_to_1e_9(market, signals, mode, top_k):
-    cfg = BacktestConfig(mode=mode, top_k=top_k, capital=1e8, costs=COSTS)
+    rules = ConstructionConfig(mode=mode, top_k=top_k)
+    cfg = BookConfig(capital=1e8, costs=COSTS, portfolio=rules)
     result = run_backtest(signals, market.bars, cfg)
     expected = reference_final_equity(market.bars, signals, cfg)
     assert result.final_equity == pytest.approx(expected, rel=1e-9, abs=0)
@@ -80,8 +81,8 @@ def test_matches_the_per_bar_reference_to_1e_9(market, signals, mode, top_k):
 
 
 def test_costs_reduce_equity_and_free_trading_is_cheaper(market, signals):
-    free = run_backtest(signals, market.bars, BacktestConfig(costs=CostModel(0, 0, 0)))
-    paid = run_backtest(signals, market.bars, BacktestConfig(costs=COSTS))
+    free = run_backtest(signals, market.bars, BookConfig(costs=CostModel(0, 0, 0)))
+    paid = run_backtest(signals, market.bars, BookConfig(costs=COSTS))
     assert (free.daily["cost"] == 0).all() and (paid.daily["cost"] > 0).all()
     assert paid.final_equity < free.final_equity
     np.testing.assert_allclose(
@@ -108,14 +109,14 @@ def test_the_past_does_not_depend_on_the_future(market, signals):
 def test_target_weights_are_dollar_neutral_and_capped():
     scores = np.array([[3.0, 1.0, 2.0, -1.0, np.nan], [1.0, 2.0, 0.0, 0.0, 0.0]])
     eligible = np.isfinite(scores)
-    ls = target_weights(scores, eligible, BacktestConfig(mode="long_short", top_k=2))
+    ls = target_weights(
+        scores, eligible, BookConfig(portfolio=ConstructionConfig(mode="long_short", top_k=2))
+    )
     np.testing.assert_allclose(ls[0], [0.25, -0.25, 0.25, -0.25, 0.0])
     np.testing.assert_allclose(ls.sum(axis=1), 0.0)
     np.testing.assert_allclose(np.abs(ls).sum(axis=1), 1.0)
-    few = ConstructionConfig(min_valid_scores=1)  # a top-10 book from 4 names, on purpose
-    lo = target_weights(
-        scores, eligible, BacktestConfig(mode="long_only", top_k=10, construction=few)
-    )
+    few = ConstructionConfig(mode="long_only", min_valid_scores=1)  # top 10 of 4, on purpose
+    lo = target_weights(scores, eligible, BookConfig(portfolio=few))
     np.testing.assert_allclose(lo.sum(axis=1), 1.0)
     assert lo[0, 4] == 0.0
 

@@ -6,15 +6,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from quant_engine.backtest import BacktestConfig, CostModel, MarketPanel, run_panel_backtest
+from quant_engine.backtest import BookConfig, CostModel, MarketPanel, run_panel_backtest
 from quant_engine.oms.targets import latest_target_portfolio
 from quant_engine.portfolio import (
     BookState,
     ConstructionConfig,
     CycleState,
     DecisionCore,
-    rebalance_weights,
-    sells_first,
     target_weights,
 )
 
@@ -47,6 +45,15 @@ def test_per_symbol_sleeves_follow_the_sign_of_the_score():
     np.testing.assert_allclose(weights, [1.0, 0.0, -1.0, 0.0])
 
 
+def rebalance_weights(target, held, equity, cfg, adv=None, cost_rate=0.0):
+    """The planner's weights for a book holding ``held`` (weights of ``equity``) at price 1."""
+    sleeves = np.asarray(equity, dtype=float) if np.ndim(equity) else None
+    shares = held * equity
+    book = BookState(shares, 0.0 if sleeves is not None else equity - shares.sum(), sleeves)
+    plan = DecisionCore(cfg).plan(target, book, np.ones(len(target)), adv, cost_rate)
+    return plan.rebalance
+
+
 def test_dust_is_closed_and_small_trades_are_skipped():
     cfg = ConstructionConfig(mode="long_only", dust_weight=0.01, min_trade_value=500.0)
     held = np.array([0.30, 0.20, 0.004])
@@ -75,8 +82,12 @@ def test_per_symbol_sleeves_hold_their_side_and_reserve_costs_on_entry():
 
 
 def test_sells_come_before_buys():
-    trades = np.array([5.0, -1.0, 0.0, 2.0, -3.0])
-    assert sells_first(trades).tolist() == [1, 4, 0, 3]
+    book = BookState(np.array([0.0, 1.0, 0.0, 0.0, 3.0]), 6.0)  # equity 10 at price 1
+    plan = DecisionCore(ConstructionConfig(mode="long_only")).plan(
+        np.array([0.5, 0.0, 0.0, 0.2, 0.0]), book, np.ones(5)
+    )
+    np.testing.assert_allclose(plan.trades, [5.0, -1.0, 0.0, 2.0, -3.0])
+    assert plan.order.tolist() == [1, 4, 0, 3]
 
 
 def test_decide_plans_share_trades_and_records_a_json_cycle():
@@ -129,7 +140,9 @@ def test_too_few_valid_scores_make_no_targets_and_the_run_says_why(caplog):
     matrix = np.tile(scores, (n_days, 1))
     with caplog.at_level("WARNING"):
         result = run_panel_backtest(
-            panel, matrix, BacktestConfig(mode="long_only", top_k=10, costs=CostModel(0, 0, 0))
+            panel,
+            matrix,
+            BookConfig(costs=CostModel(0, 0, 0), portfolio=ConstructionConfig(mode="long_only")),
         )
     assert not result.trades.any()
     assert "fewer than 5 valid scores (min_valid_scores)" in caplog.text

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from quant_engine.backtest import BacktestConfig, CostModel, MarketPanel, run_panel_backtest
+from quant_engine.backtest import BookConfig, CostModel, MarketPanel, run_panel_backtest
 from quant_engine.portfolio import ConstructionConfig
 from quant_engine.simulation import (
     BarPanel,
@@ -115,7 +115,7 @@ def test_the_two_simulators_agree_on_gapped_data_to_1e_9(mark, max_weight):
     vectorized = run_panel_backtest(
         _market(panel),
         SmaCrossover(5, 20).scores(panel),
-        BacktestConfig(mode="long_only", capital=4e5, costs=COSTS, construction=rules, mark=mark),
+        BookConfig(capital=4e5, costs=COSTS, portfolio=rules, mark=mark),
     )
     daily = event.daily()
     np.testing.assert_allclose(daily["equity"], vectorized.daily["equity"], rtol=1e-9)
@@ -152,7 +152,7 @@ def test_cross_sectional_books_agree_on_gapped_data_with_impact_costs():
     vectorized = run_panel_backtest(
         market,
         Momentum(10).scores(panel),
-        BacktestConfig(mode="long_short", top_k=1, capital=1e6, costs=costs),
+        BookConfig(capital=1e6, costs=costs, portfolio=rules),
     )
     np.testing.assert_allclose(event.daily()["equity"], vectorized.daily["equity"], rtol=1e-9)
 
@@ -218,7 +218,7 @@ def test_capital_times_one_plus_total_return_is_final_equity(fill_at):
     vectorized = run_panel_backtest(
         _market(panel),
         SmaCrossover(5, 20).scores(panel),
-        BacktestConfig(mode="long_only", capital=4e5, costs=COSTS, construction=SLEEVES),
+        BookConfig(capital=4e5, costs=COSTS, portfolio=SLEEVES),
     )
     total = vectorized.metrics["total_return"]
     assert 4e5 * (1 + total) == pytest.approx(vectorized.final_equity, rel=1e-12)

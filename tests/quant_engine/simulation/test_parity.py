@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from quant_engine.backtest import (
-    BacktestConfig,
+    BookConfig,
     CostModel,
     MarketPanel,
     run_backtest,
@@ -39,7 +39,8 @@ def _dense_fills(trades: pl.DataFrame, dates: list, symbols: list[str]) -> np.nd
 @pytest.mark.parametrize("mode", ["long_only", "long_short"])
 @pytest.mark.parametrize("top_k", [1, 3])
 def test_same_fills_and_final_equity_to_1e_9(market, signals, mode, top_k):
-    cfg = BacktestConfig(mode=mode, top_k=top_k, capital=1e8, costs=COSTS)
+    rules = ConstructionConfig(mode=mode, top_k=top_k)
+    cfg = SimulationConfig(capital=1e8, costs=COSTS, portfolio=rules)  # one config for both
     vectorized = run_backtest(signals, market.bars, cfg)
     event = simulate_signals(signals, market.bars, cfg)
     dates = vectorized.daily["timestamp"].to_list()
@@ -67,17 +68,16 @@ def test_per_symbol_crossover_sleeves_agree_across_all_three_paths():
     strategy = SmaCrossover(5, 20)
     blank = np.full(close.shape, np.nan)
     market = MarketPanel(panel.timestamps, panel.symbols, open_, blank, blank)
-    cfg = BacktestConfig(mode="long_only", capital=6e5, costs=costs, construction=rules)
+    cfg = BookConfig(capital=6e5, costs=costs, portfolio=rules)
     closed_form = run_panel_backtest(market, strategy.scores(panel), cfg)
     # max_weight just under 1 sends the same rule through the period-by-period loop
     looped = run_panel_backtest(
         market,
         strategy.scores(panel),
-        BacktestConfig(
-            mode="long_only",
+        BookConfig(
             capital=6e5,
             costs=costs,
-            construction=ConstructionConfig(
+            portfolio=ConstructionConfig(
                 mode="long_only", allocation="per_symbol", max_weight=1 - 1e-15
             ),
         ),
@@ -90,3 +90,37 @@ def test_per_symbol_crossover_sleeves_agree_across_all_three_paths():
     assert event.bars["equity_open"][-1] == pytest.approx(closed_form.final_equity, rel=1e-9)
     fills = _dense_fills(event.trades, closed_form.daily["timestamp"].to_list(), panel.symbols)
     np.testing.assert_allclose(fills, closed_form.trades, rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        ConstructionConfig(mode="long_only", top_k=3, cash_buffer=0.1),
+        ConstructionConfig(mode="long_short", top_k=3, lot_size=25.0, cash_buffer=0.02),
+        ConstructionConfig(mode="long_only", allocation="per_symbol", lot_size=10.0),
+    ],
+    ids=["cash_buffer", "lots_long_short", "lots_sleeves"],
+)
+def test_both_simulators_plan_with_the_cash_buffer_and_lots(market, signals, rules):
+    """The one planner's cash buffer and lots, in the vectorized backtest as in the simulator
+    (the vectorized backtest ignored both)."""
+    cfg = SimulationConfig(capital=1e6, costs=COSTS, portfolio=rules)
+    vectorized = run_backtest(signals, market.bars, cfg)
+    event = simulate_signals(signals, market.bars, cfg)
+    dates = vectorized.daily["timestamp"].to_list()
+    symbols = sorted(market.bars["symbol"].unique())
+    fills = _dense_fills(event.trades, dates, symbols)
+    np.testing.assert_allclose(fills, vectorized.trades, rtol=1e-9, atol=1e-6)
+    assert event.final_equity == pytest.approx(vectorized.final_equity, rel=1e-9)
+    shares = event.trades["quantity"].to_numpy()
+    if rules.lot_size:
+        positions = event.trades["position"].to_numpy()
+        assert np.allclose(positions / rules.lot_size, np.round(positions / rules.lot_size))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            traded = np.nan_to_num(vectorized.trades / vectorized.prices)
+        assert np.allclose(traded / rules.lot_size, np.round(traded / rules.lot_size))
+    assert shares.size > 10
+    if rules.cash_buffer and rules.mode == "long_only":
+        invested = event.bars["gross_exposure"] / event.bars["equity_close"]
+        assert invested.max() < 1.0 - rules.cash_buffer + 0.03  # drift between rebalances
+        assert invested.max() > 1.0 - rules.cash_buffer - 0.03

@@ -351,8 +351,9 @@ class Simulator:
         trades = _trade_table(fills_log, bars, names)
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
-        if self.progress is not None:
-            self.progress(bars.height, total, {"equity": final_equity, "drawdown": 0.0})
+        if self.progress is not None and (bars.height % cfg.progress_interval or not bars.height):
+            last = float(bars["equity_close"][-1]) if bars.height else cfg.capital
+            self.progress(bars.height, total, {"equity": last, "drawdown": last / peak - 1})
         wall = time.perf_counter() - started
         path = None
         if artifacts is not None:

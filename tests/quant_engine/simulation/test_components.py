@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
+from quant_assets.cli import main
 from quant_engine.backtest import CostModel
 from quant_engine.simulation import (
     BarPanel,
@@ -22,6 +24,7 @@ from quant_engine.simulation import (
     Simulator,
     SmaCrossover,
 )
+from quant_engine.simulation.runner import component_strategy
 from quant_engine.strategy import (
     Decisions,
     ExitRules,
@@ -34,7 +37,8 @@ from quant_engine.strategy import (
 )
 
 FREE = CostModel(0.0, 0.0, 0.0)
-README = Path(__file__).resolve().parents[3] / "README.md"
+REPO = Path(__file__).resolve().parents[3]
+README = REPO / "README.md"
 DAY = timedelta(days=1)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -225,3 +229,83 @@ def test_the_readme_composition_runs_from_python_in_at_most_15_lines():
     result = scope["result"]
     assert result.status == "completed" and result.trades.height > 0
     assert {"entry", "trailing_stop", "take_profit"} <= set(result.trades["reason"])
+
+
+def test_configs_components_yaml_runs_through_the_cli(tmp_path, capsys):
+    config = REPO / "configs" / "components.yaml"
+    assert main(["run", "-c", str(config), "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    run = Path(summary["artifacts"])
+    trades = pl.read_parquet(run / "trades.parquet")
+    assert {"entry", "signal", "trailing_stop"} <= set(trades["reason"])
+    assert summary["metrics"]["n_fills"] == trades.height
+    manifest = json.loads((run / "manifest.json").read_text())
+    strategy = manifest["config"]["strategy"]
+    assert strategy["name"] == "components"
+    assert strategy["params"]["exits"] == {
+        "stop_loss": 0.05,
+        "take_profit": 0.1,
+        "trailing_stop": 0.03,
+    }
+    built = component_strategy(yaml.safe_load(config.read_text())["strategy"])
+    assert [type(d).__name__ for d in built.signals] == ["SmaCrossover", "SmaCrossover", "Momentum"]
+    assert type(built.entry.entry_filter).__name__ == "AllOf"
+    assert type(built.entry.sizer).__name__ == "VolatilityTargetSizer"
+
+
+COMPONENTS_BASE = {
+    "run": {"name": "c", "artifacts_dir": "out"},
+    "data": {"source": "synthetic", "n_symbols": 3, "n_days": 120, "seed": 2},
+    "strategy": {
+        "name": "components",
+        "signals": [{"name": "momentum", "lookback": 5}],
+        "sizer": "fixed_fraction",
+    },
+}
+BAD_COMPONENTS = {
+    "unknown_key": ({"sizr": "kelly"}, "strategy: unknown key(s) ['sizr']"),
+    "unknown_sizer": ({"sizer": {"name": "huge"}}, "strategy.sizer.name: expected one of"),
+    "sizer_field": ({"sizer": {"name": "kelly", "kelly": 1}}, "strategy.sizer: unknown key(s)"),
+    "sizer_value": ({"sizer": {"name": "kelly", "kelly_multiplier": 3.0}}, "strategy.sizer"),
+    "no_sizer": ({"sizer": None}, "strategy.sizer"),
+    "entry_key": ({"entry": {"max_pos": 3}}, "strategy.entry: unknown key(s) ['max_pos']"),
+    "entry_type": ({"entry": {"max_positions": "many"}}, "strategy.entry.max_positions"),
+    "exit_value": ({"exits": {"stop_loss": 2.0}}, "strategy.exits"),
+    "exit_key": ({"exits": {"stop": 0.1}}, "strategy.exits: unknown key(s) ['stop']"),
+    "filter": ({"entry_filters": ["lunar"]}, "strategy.entry_filters[0].name"),
+    "detector": ({"signals": [{"name": "sma_crossover", "fast": 9, "slow": 3}]}, "signals[0]"),
+    "no_detector": ({"signals": []}, "strategy.signals"),
+    "voter": ({"aggregate": "loudest"}, "strategy.aggregate.name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_COMPONENTS))
+def test_bad_component_keys_are_one_line_naming_the_key_and_exit_2(tmp_path, capsys, case):
+    change, key = BAD_COMPONENTS[case]
+    strategy = {**COMPONENTS_BASE["strategy"], **change}
+    strategy = {k: v for k, v in strategy.items() if v is not None}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**COMPONENTS_BASE, "strategy": strategy}))
+    assert main(["run", "-c", str(path)]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert line.startswith("quant run: ") and key in line, line
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "key"),
+    [
+        ("run", {"simulator": "vectorized"}, "run.simulator: event_driven"),
+        ("limits", {"max_gross_exposure": 1.0}, "caps its entries in strategy.entry"),
+        ("walk_forward", {"grid": {"lookback": [3, 5]}}, "walk_forward.grid"),
+    ],
+)
+def test_component_runs_refuse_what_applies_to_weight_strategies(
+    tmp_path, capsys, section, value, key
+):
+    path = tmp_path / "c.yaml"
+    config = {**COMPONENTS_BASE, section: {**COMPONENTS_BASE.get(section, {}), **value}}
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", "-c", str(path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert key in line, line

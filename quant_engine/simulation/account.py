@@ -9,6 +9,7 @@ that entry filters and external models read.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -145,17 +146,16 @@ class AccountStrategy(Protocol):
     def on_close(self, bar: BarSnapshot, account: Account) -> Decisions | None: ...
 
 
+@dataclass(frozen=True)
 class ModelStrategy:
     """Runs an external :class:`~quant_engine.strategy.StrategyModel` in the simulator: its
     ``decide`` gets the context of the last ``history`` bars (all when None) at each close,
-    and its decisions are checked (:func:`~quant_engine.strategy.run_model`) and executed."""
+    and its decisions are checked (:func:`~quant_engine.strategy.run_model`) and executed;
+    ``exits`` guard the positions inside each bar."""
 
-    def __init__(
-        self, model: StrategyModel, exits: ExitRules | None = None, history: int | None = None
-    ) -> None:
-        self.model = model
-        self.exits = exits
-        self.history = history
+    model: StrategyModel
+    exits: ExitRules | None = None
+    history: int | None = None
 
     def start(self, symbols: list[str]) -> None:
         pass

@@ -96,15 +96,15 @@ class Account:
             equity_curve=self.equity_curve,
         )
 
-    # -- kept up to date by the simulator -------------------------------------------------
-    def _close(self, bar: BarSnapshot, equity: float) -> None:
+    def record_close(self, bar: BarSnapshot, equity: float) -> None:
+        """The simulator's update at a close (before the strategy's hook)."""
         self.timestamp = bar.timestamp
         self.equity = equity
         self._bars.append(bar)
         self._curve[0].append(bar.timestamp)
         self._curve[1].append(equity)
 
-    def _filled(
+    def record_fills(
         self,
         ts: Any,
         names: np.ndarray,

@@ -305,7 +305,7 @@ class Simulator:
             if artifacts is not None:
                 artifacts.log_trades(_trade_lines(ts, decided_at, names_json, fills, cum, reason))
             if account is not None:
-                account._filled(
+                account.record_fills(
                     ts,
                     fills.names,
                     fills.quantity,
@@ -469,7 +469,7 @@ class Simulator:
                 risk.update(bar.close, bar.volume)
             if account is not None:
                 if not halted:
-                    account._close(bar, book.equity(mark))
+                    account.record_close(bar, book.equity(mark))
                     decisions = strategy.on_close(bar, account)
                     if decisions is not None:
                         pending = _decided(decisions, account.index, ts)

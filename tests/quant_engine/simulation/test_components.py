@@ -174,6 +174,22 @@ def test_thirty_signals_at_ten_percent_use_at_most_all_of_equity_and_position_ca
     assert _run(capped, panel).bars["n_positions"].max() == 4
 
 
+def test_entries_per_symbol_are_capped_in_the_simulator():
+    rows = [(99.0 + i, 101.0 + i, 98.0 + i, 100.0 + i) for i in range(20)]
+    panel = _panel(rows)
+    longs = pl.DataFrame({"timestamp": panel.timestamps, "symbol": "A", "score": 1.0})
+    grid = ComponentStrategy(
+        signals=(ScoreTable(longs),),
+        entry=SignalEntryRule(
+            sizer=FixedFractionSizer(fraction=0.1), add_to_positions=True, max_entries_per_symbol=3
+        ),
+        volatility_window=5,
+    )
+    trades = _run(grid, panel).trades
+    assert trades["reason"].to_list() == ["entry"] * 3  # then "3 entries open in A"
+    assert grid.last_plan.rejected == {"A": "3 entries open in A (max_entries_per_symbol 3)"}
+
+
 def _composition(**entry) -> ComponentStrategy:
     return ComponentStrategy(
         signals=(SmaCrossover(5, 20), SmaCrossover(10, 30), Momentum(10)),

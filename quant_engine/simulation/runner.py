@@ -47,7 +47,14 @@ from quant_engine.simulation.records import (
 )
 from quant_engine.simulation.strategies import Momentum, SmaCrossover
 from quant_engine.strategy import AllOf, ExitRules, SignalEntryRule
-from quant_engine.strategy.registry import FILTERS, SIZERS, VOTERS
+from quant_engine.strategy.registry import (
+    FILTERS,
+    SIZERS,
+    VOTERS,
+    build_filter,
+    build_sizer,
+    build_voter,
+)
 
 STRATEGIES = {"sma_crossover": SmaCrossover, "momentum": Momentum}
 COMPONENTS = "components"  # strategy.name of a ComponentStrategy built from the section
@@ -373,8 +380,10 @@ def load_run_config(path: str | Path) -> RunConfig:
     return cfg
 
 
-def _component(raw: Any, table: dict[str, type], where: str) -> Any:
-    """One component from its name, or from ``{name: ..., **fields}`` (lists become tuples)."""
+def _component(raw: Any, table: dict[str, type], where: str, build: Any = None) -> Any:
+    """One component from its name, or from ``{name: ..., **fields}`` (lists become tuples):
+    its keys and their types checked here, then built by ``build`` (a registry builder, which
+    takes ``{"kind": name, **fields}``) or by the class itself."""
     spec = {"name": raw} if isinstance(raw, str) else raw
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a name or a mapping with a name, got {raw!r}")
@@ -383,7 +392,17 @@ def _component(raw: Any, table: dict[str, type], where: str) -> Any:
     if kind not in table:
         raise ConfigError(f"{where}.name: expected one of {sorted(table)}, got {kind!r}")
     fields_ = {k: tuple(v) if isinstance(v, list) else v for k, v in fields_.items()}
-    return _build(table[kind], fields_, f"{where}")
+    if build is None:
+        return _build(table[kind], fields_, where)
+    known = _public(table[kind])
+    unknown = sorted(set(fields_) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {known}")
+    _check_types(table[kind], fields_, where)
+    try:
+        return build({"kind": kind, **fields_})
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def component_strategy(spec: dict[str, Any], where: str = "strategy") -> ComponentStrategy:
@@ -407,7 +426,10 @@ def component_strategy(spec: dict[str, Any], where: str = "strategy") -> Compone
     filters = spec.get("entry_filters") or []
     if not isinstance(filters, list):
         raise ConfigError(f"{where}.entry_filters: expected a list of filters, got {filters!r}")
-    built = [_component(f, FILTERS, f"{where}.entry_filters[{i}]") for i, f in enumerate(filters)]
+    built = [
+        _component(f, FILTERS, f"{where}.entry_filters[{i}]", build_filter)
+        for i, f in enumerate(filters)
+    ]
     if "sizer" not in spec:
         raise ConfigError(f"{where}.sizer: required (one of {sorted(SIZERS)})")
     entry = spec.get("entry") or {}
@@ -423,14 +445,16 @@ def component_strategy(spec: dict[str, Any], where: str = "strategy") -> Compone
     exits = spec.get("exits")
     try:
         rule = SignalEntryRule(
-            sizer=_component(spec["sizer"], SIZERS, f"{where}.sizer"),
+            sizer=_component(spec["sizer"], SIZERS, f"{where}.sizer", build_sizer),
             entry_filter=one_filter,
             **entry,
         )
         return ComponentStrategy(
             signals=detectors,
             entry=rule,
-            aggregate=_component(spec.get("aggregate", "majority"), VOTERS, f"{where}.aggregate"),
+            aggregate=_component(
+                spec.get("aggregate", "majority"), VOTERS, f"{where}.aggregate", build_voter
+            ),
             exits=_build(ExitRules, exits, f"{where}.exits") if exits is not None else None,
             **options,
         )

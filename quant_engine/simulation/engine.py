@@ -296,7 +296,6 @@ class Simulator:
             decided_at: Any,
             fills: Fills,
             reason: str | None,
-            risk_of: tuple[np.ndarray, np.ndarray] | None = None,
         ) -> None:
             nonlocal cum_realized
             cum = np.cumsum(np.concatenate([[cum_realized], fills.realized_pnl]))[1:]

@@ -94,6 +94,11 @@ def test_a_stop_fills_at_its_level_inside_the_bar_and_at_the_open_on_a_gap():
     gap = _run(_BuyOnce(stop), _panel([FLAT, FLAT, FLAT, (92, 93, 90, 91)]))
     sold = gap.trades.filter(pl.col("side") == "sell").row(0, named=True)
     assert (sold["price"], sold["reason"], sold["timestamp"]) == (92.0, "stop_loss", T0 + 3 * DAY)
+    same_bar = _run(_BuyOnce(stop), _panel([FLAT, (100, 101, 94, 96)]))  # entered at its open
+    assert same_bar.trades["reason"].to_list() == ["entry", "stop_loss"]
+    assert same_bar.trades["timestamp"].to_list() == [T0 + DAY] * 2
+    no_bar = _run(_BuyOnce(stop), _panel([FLAT, (np.nan,) * 4, FLAT]))
+    assert no_bar.trades.height == 0  # no bar at the fill: the order lapsed
 
 
 def test_take_profit_trailing_stop_and_time_exits_fill_at_their_level():

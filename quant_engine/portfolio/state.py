@@ -35,7 +35,8 @@ class CycleState:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, default=_finite)
+        """Strict JSON: a value that is not a finite number (a NaN raw signal) is ``null``."""
+        return json.dumps(_finite(self.to_dict()), sort_keys=True, allow_nan=False, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> CycleState:
@@ -45,6 +46,11 @@ class CycleState:
 
 
 def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (nested in dicts and lists) replaced by None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return str(value)
+    return float(value) if isinstance(value, float) else value

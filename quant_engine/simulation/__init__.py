@@ -1,5 +1,6 @@
 """Event-driven simulation: time-ordered snapshots, strategy callbacks, fills, limits, artifacts."""
 
+from quant_engine.simulation.account import Account, AccountStrategy, ModelStrategy
 from quant_engine.simulation.artifacts import RunArtifacts
 from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import (
@@ -8,6 +9,7 @@ from quant_engine.simulation.capital import (
     VolatilityScaled,
     capital_policy,
 )
+from quant_engine.simulation.components import ComponentStrategy
 from quant_engine.simulation.daily import simulate_signals
 from quant_engine.simulation.engine import SimulationConfig, SimulationResult, Simulator
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
@@ -22,13 +24,17 @@ from quant_engine.simulation.strategies import (
 )
 
 __all__ = [
+    "Account",
+    "AccountStrategy",
     "BarPanel",
     "BarSnapshot",
     "Book",
     "CapitalPolicy",
+    "ComponentStrategy",
     "Fills",
     "FullCapital",
     "LookaheadError",
+    "ModelStrategy",
     "Momentum",
     "RiskLimits",
     "RunArtifacts",

@@ -7,6 +7,26 @@ turns into target weights for the next fill. A name without a bar is not traded 
 at its last known price (``mark``: ``ffill``), or its equity point is not re-marked
 (``exact``). All symbols of a timestamp travel in one snapshot
 and are processed with numpy, which is what makes a million bar events a second possible.
+
+An account strategy (:class:`~quant_engine.simulation.account.AccountStrategy`: the
+:class:`~quant_engine.simulation.components.ComponentStrategy`, or an external
+:class:`~quant_engine.strategy.StrategyModel`, which the simulator wraps in a
+:class:`~quant_engine.simulation.account.ModelStrategy`) is called instead with the bar and
+the account (holdings, cash, equity, the equity curve, its own fills) and returns
+:class:`~quant_engine.strategy.Decisions`, filled at the same fill point as weights: a target
+weight sets the symbol's position to that share of equity at the fill, an order trades its
+quantity on top (a limit order only where the fill bar reaches its limit, at the better of its
+limit and the open; otherwise it lapses); a name without a bar at the fill is not traded and
+its order lapses. Its ``exits`` are applied inside every bar a position is held, the bar it
+was entered at the open included: stop-loss, take-profit and trailing stops fill at their
+level, with the conservative same-bar rule and the gap rule of
+:mod:`quant_engine.strategy.exits`, not at the next open. Costs, the drawdown stop, artifacts,
+progress and cancellation are the same for both kinds; portfolio construction rules, the
+capital policy and the weight limits (``max_gross_exposure``, ``turnover_cap``,
+``kelly_fraction``) apply to weight strategies only (an account strategy caps its entries in
+its entry rule). Every fill carries a ``reason``: ``entry`` (it opened or added to a
+position), ``signal`` (a decision reduced, closed or reversed one), ``stop_loss``,
+``take_profit``, ``trailing_stop``, ``time`` or ``drawdown_stop``.
 """
 
 from __future__ import annotations
@@ -30,14 +50,23 @@ from quant_engine.portfolio import (
     cycle_state,
     too_few_scores,
 )
+from quant_engine.simulation.account import Account, AccountStrategy, ModelStrategy
 from quant_engine.simulation.artifacts import RunArtifacts, describe_strategy, write_parquet
 from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
 from quant_engine.simulation.limits import RiskLimits
-from quant_engine.simulation.records import empty_trades, run_metrics, trade_frame
+from quant_engine.simulation.records import (
+    empty_trades,
+    entry_or_signal,
+    run_metrics,
+    trade_frame,
+)
 from quant_engine.simulation.risk import RollingRisk
 from quant_engine.simulation.strategies import Strategy
+from quant_engine.strategy.exits import Bar, evaluate_bar
+from quant_engine.strategy.model import Decisions, StrategyModel
+from quant_engine.strategy.risk_state import PositionRiskState
 
 ProgressCallback = Callable[[int, int | None, dict[str, float]], None]
 
@@ -121,6 +150,23 @@ class _Pending:
     scores: np.ndarray
     eligible: np.ndarray
     decided_at: Any
+    reason: str | None = None  # None: entry or signal, from each fill's position change
+
+
+@dataclass
+class _Orders:
+    """An account strategy's decisions, by symbol index, waiting for the next fill."""
+
+    weights: dict[int, float]
+    orders: list[tuple[int, float, float | None]]  # (symbol, quantity, limit price or None)
+    decided_at: Any
+    reason: str | None = None
+
+
+def _decided(decisions: Decisions, index: dict[str, int], ts: Any) -> _Orders:
+    weights = {index[t.symbol]: t.weight for t in decisions.weights}
+    orders = [(index[o.symbol], o.quantity, o.limit_price) for o in decisions.orders]
+    return _Orders(weights, orders, ts)
 
 
 class Simulator:
@@ -129,7 +175,7 @@ class Simulator:
     def __init__(
         self,
         config: SimulationConfig,
-        strategy: Strategy,
+        strategy: Strategy | AccountStrategy | StrategyModel,
         *,
         artifacts_root: str | Path | None = None,
         name: str = "run",
@@ -139,6 +185,17 @@ class Simulator:
     ) -> None:
         """``run_config`` is the whole resolved config the manifest records and hashes
         (default: this simulator's config and the strategy's name and parameters)."""
+        if not hasattr(strategy, "on_close") and isinstance(strategy, StrategyModel):
+            strategy = ModelStrategy(strategy)
+        if hasattr(strategy, "on_close") and (
+            config.limits.max_gross_exposure is not None
+            or config.limits.turnover_cap is not None
+            or config.limits.kelly_fraction != 1.0
+        ):
+            raise ValueError(
+                "limits.max_gross_exposure, turnover_cap and kelly_fraction apply to weight "
+                f"strategies; {type(strategy).__name__} caps its entries in its entry rule"
+            )
         self.config = config
         self.run_config = run_config or {
             "simulator": "event_driven",
@@ -198,6 +255,9 @@ class Simulator:
         per_symbol = rules.allocation == "per_symbol"
         per_symbol_skip = per_symbol and rules.max_volume_share is None
         strategy.start(symbols)
+        account = Account(symbols, book) if isinstance(strategy, AccountStrategy) else None
+        exit_rules = strategy.exits if account is not None else None
+        positions: dict[int, PositionRiskState] = {}  # exit levels of held names
 
         mark = np.zeros(n)  # last known price per name (0 before its first bar)
         columns: dict[str, list] = {
@@ -213,7 +273,7 @@ class Simulator:
                 "n_positions",
             )
         }
-        fills_log: list[tuple[int, Any, Fills, np.ndarray]] = []
+        fills_log: list[tuple[int, Any, Fills, np.ndarray, str | None]] = []
         cycles: list[CycleState] = []
         pending: _Pending | None = None
         previous_ts = None
@@ -225,10 +285,121 @@ class Simulator:
         short_at: list = []
         i = -1
 
+        def record(
+            bar_index: int,
+            ts: Any,
+            decided_at: Any,
+            fills: Fills,
+            reason: str | None,
+        ) -> None:
+            nonlocal cum_realized
+            cum = np.cumsum(np.concatenate([[cum_realized], fills.realized_pnl]))[1:]
+            cum_realized = float(cum[-1])
+            fills_log.append((bar_index, decided_at, fills, cum, reason))
+            if artifacts is not None:
+                artifacts.log_trades(_trade_lines(ts, decided_at, names_json, fills, cum, reason))
+            if account is not None:
+                account.record_fills(
+                    ts,
+                    fills.names,
+                    fills.quantity,
+                    fills.position,
+                    fills.price,
+                    fills.cost,
+                    _reasons(fills, reason),
+                )
+
+        def cost_of(order: np.ndarray, notional: np.ndarray, p_sigma, p_adv) -> np.ndarray:
+            sigma, adv = p_sigma[order], p_adv[order]
+            if costs.impact_coef > 0:  # unknown risk: no impact, as in the vectorized backtest
+                sigma = np.where(np.isfinite(sigma), sigma, 0.0)
+                adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
+            return costs.cost(notional, sigma, adv)
+
+        def fill_orders(
+            p: _Orders, prices: np.ndarray, bar: BarSnapshot, bar_index: int, ts: Any
+        ) -> tuple[float, float]:
+            """Fill an account strategy's decisions at ``prices`` (the open, or the close)."""
+            nonlocal active_from
+            finite = np.isfinite(prices)
+            marks = np.where(finite, prices, mark)
+            equity = book.equity(marks)
+            trade = np.zeros(n)
+            fill_px = prices.copy()
+            for j, w in p.weights.items():
+                if finite[j]:
+                    trade[j] = w * equity / prices[j] - book.shares[j]
+            at_open = not same_close
+            for j, quantity, limit in p.orders:
+                if not finite[j]:
+                    continue
+                if limit is not None:
+                    reach = prices[j]  # the best price the fill bar offers the order
+                    if at_open:
+                        reach = bar.low[j] if quantity > 0 else bar.high[j]
+                    if (quantity > 0 and reach > limit) or (quantity < 0 and reach < limit):
+                        continue  # the bar never reached the limit: the order lapses
+                    better = min(prices[j], limit) if quantity > 0 else max(prices[j], limit)
+                    fill_px[j] = better
+                trade[j] += quantity
+            order = np.concatenate([np.flatnonzero(trade < 0), np.flatnonzero(trade > 0)])
+            if not len(order):
+                return 0.0, 0.0
+            if active_from is None:
+                active_from = bar_index
+            quantity, price = trade[order], fill_px[order]
+            sigma = risk.sigma if risk is not None else nan
+            adv = risk.adv if risk is not None else nan
+            cost = cost_of(order, quantity * price, sigma, adv)
+            fills = book.apply(order, quantity, price, cost)
+            record(bar_index, ts, p.decided_at, fills, p.reason)
+            if exit_rules is not None:
+                for j, after, q, px in zip(
+                    order.tolist(), fills.position, quantity, price, strict=True
+                ):
+                    before = after - q
+                    if after == 0:
+                        positions.pop(j, None)
+                    elif before * after <= 0 or abs(after) > abs(before):  # opened or added
+                        entry = px if before * after <= 0 else float(book.avg_cost[j])
+                        positions[j] = exit_rules.open_position(
+                            symbols[j], int(np.sign(after)), float(entry), ts, float(after)
+                        )
+            return float(np.abs(quantity * price).sum()) / equity, float(cost.sum()) / equity
+
+        def fill_exits(bar: BarSnapshot, bar_index: int, ts: Any) -> tuple[float, float]:
+            """Exit the positions whose stop, target or time the bar reaches, at that level."""
+            hits: list[tuple[int, float, str]] = []
+            for j, state in list(positions.items()):
+                if not np.isfinite(bar.close[j]):
+                    continue  # no bar: the levels wait
+                bar_j = Bar(ts, bar.open[j], bar.high[j], bar.low[j], bar.close[j])
+                state, event = evaluate_bar(state, bar_j)
+                if event is None:
+                    positions[j] = state
+                else:
+                    del positions[j]
+                    hits.append((j, event.price, event.reason))
+            if not hits:
+                return 0.0, 0.0
+            equity = book.equity(np.where(np.isfinite(bar.open), bar.open, mark))
+            turnover = paid = 0.0
+            sigma = risk.sigma if risk is not None else nan
+            adv = risk.adv if risk is not None else nan
+            for reason in sorted({r for _, _, r in hits}):  # one fill event per reason
+                order = np.array([j for j, _, r in hits if r == reason])
+                price = np.array([px for _, px, r in hits if r == reason])
+                quantity = -book.shares[order]
+                cost = cost_of(order, quantity * price, sigma, adv)
+                record(bar_index, ts, ts, book.apply(order, quantity, price, cost), reason)
+                turnover += float(np.abs(quantity * price).sum()) / equity
+                paid += float(cost.sum()) / equity
+            return turnover, paid
+
         def execute(
             p: _Pending, prices: np.ndarray, bar_index: int, ts: Any
         ) -> tuple[float, float]:
-            nonlocal cum_realized, active_from
+            nonlocal active_from
             if active_from is None and p.eligible.any():
                 active_from = bar_index
             finite = np.isfinite(prices)
@@ -251,21 +422,13 @@ class Simulator:
             price = prices[order]
             if limits.turnover_cap is not None:
                 quantity *= limits.turnover_scale(float(np.abs(quantity * price).sum()), equity)
-            sigma, adv = p.sigma[order], p.adv[order]
-            if costs.impact_coef > 0:  # unknown risk: no impact, as in the vectorized backtest
-                sigma = np.where(np.isfinite(sigma), sigma, 0.0)
-                adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
-            cost = costs.cost(quantity * price, sigma, adv)
+            cost = cost_of(order, quantity * price, p.sigma, p.adv)
             fills = book.apply(order, quantity, price, cost)
-            cum = np.cumsum(np.concatenate([[cum_realized], fills.realized_pnl]))[1:]
-            cum_realized = float(cum[-1])
-            fills_log.append((bar_index, p.decided_at, fills, cum))
+            record(bar_index, ts, p.decided_at, fills, p.reason)
             if cfg.record_cycles:
                 cycles.append(
                     cycle_state(ts, symbols, p.scores, p.eligible, p.weights, plan, prices)
                 )
-            if artifacts is not None:
-                artifacts.log_trades(_trade_lines(ts, p.decided_at, names_json, fills, cum))
             return float(np.abs(quantity * price).sum()) / equity, float(cost.sum()) / equity
 
         for bar in stream:
@@ -287,12 +450,24 @@ class Simulator:
                 equity_open = columns["equity_open"][-1]
             turnover = cost = 0.0
             if pending is not None and not same_close:
-                turnover, cost = execute(pending, bar.open, i, ts)
+                if account is None:
+                    turnover, cost = execute(pending, bar.open, i, ts)
+                else:
+                    turnover, cost = fill_orders(pending, bar.open, bar, i, ts)
                 pending = None
+            if positions:
+                exit_turnover, exit_cost = fill_exits(bar, i, ts)
+                turnover, cost = turnover + exit_turnover, cost + exit_cost
             np.copyto(mark, bar.close, where=np.isfinite(bar.close))
             if risk is not None:
                 risk.update(bar.close, bar.volume)
-            if not halted:
+            if account is not None:
+                if not halted:
+                    account.record_close(bar, book.equity(mark))
+                    decisions = strategy.on_close(bar, account)
+                    if decisions is not None:
+                        pending = _decided(decisions, account.index, ts)
+            elif not halted:
                 signal = strategy.on_bar(bar)
                 if signal is not None:
                     sigma = risk.sigma.copy() if risk is not None else nan
@@ -315,7 +490,12 @@ class Simulator:
             if same_close:
                 equity_open_or_fill = equity_close
                 if pending is not None:
-                    turnover, cost = execute(pending, bar.close, i, ts)
+                    filled = (
+                        execute(pending, bar.close, i, ts)
+                        if account is None
+                        else fill_orders(pending, bar.close, bar, i, ts)
+                    )
+                    turnover, cost = turnover + filled[0], cost + filled[1]
                     pending = None
                     if not (exact and _stale(book.shares, bar.close)):
                         equity_close = book.equity(mark)
@@ -324,7 +504,14 @@ class Simulator:
             peak = max(peak, equity_close)
             if not halted and limits.breached_drawdown(equity_close / peak - 1.0):
                 halted = True
-                pending = _Pending(np.zeros(n), nan, nan, nan, np.zeros(n, bool), ts)
+                if account is None:
+                    pending = _Pending(
+                        np.zeros(n), nan, nan, nan, np.zeros(n, bool), ts, "drawdown_stop"
+                    )
+                else:
+                    held = np.flatnonzero(book.shares).tolist()
+                    pending = _Orders(dict.fromkeys(held, 0.0), [], ts, "drawdown_stop")
+                    positions.clear()
             columns["timestamp"].append(ts)
             columns["equity_open"].append(equity_open_or_fill)
             columns["equity_close"].append(equity_close)
@@ -346,8 +533,9 @@ class Simulator:
         trades = _trade_table(fills_log, bars, names)
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
-        if self.progress is not None:
-            self.progress(bars.height, total, {"equity": final_equity, "drawdown": 0.0})
+        if self.progress is not None and (bars.height % cfg.progress_interval or not bars.height):
+            last = float(bars["equity_close"][-1]) if bars.height else cfg.capital
+            self.progress(bars.height, total, {"equity": last, "drawdown": last / peak - 1})
         wall = time.perf_counter() - started
         path = None
         if artifacts is not None:
@@ -363,16 +551,30 @@ class Simulator:
         )
 
 
+def _reasons(fills: Fills, reason: str | None) -> np.ndarray:
+    """Each fill's reason: ``reason``, or (None) ``entry`` where the fill opened or added to a
+    position and ``signal`` where it reduced, closed or reversed one."""
+    if reason is not None:
+        return np.full(len(fills.names), reason)
+    return entry_or_signal(fills.quantity, fills.position)
+
+
 def _trade_lines(
-    ts: Any, decided_at: Any, names_json: list[str], fills: Fills, cum: np.ndarray
+    ts: Any,
+    decided_at: Any,
+    names_json: list[str],
+    fills: Fills,
+    cum: np.ndarray,
+    reason: str | None = None,
 ) -> list[str]:
     """One JSON object per fill; floats are finite here, so ``repr`` is valid JSON."""
     head = f'{{"timestamp": {json.dumps(str(ts))}, "decided_at": {json.dumps(str(decided_at))}'
     return [
         f'{head}, "symbol": {names_json[k]}, "side": "{"buy" if q > 0 else "sell"}", '
         f'"quantity": {q!r}, "price": {px!r}, "notional": {q * px!r}, "cost": {c!r}, '
-        f'"realized_pnl": {r!r}, "cum_realized_pnl": {cr!r}, "position": {pos!r}}}'
-        for k, q, px, c, r, cr, pos in zip(
+        f'"realized_pnl": {r!r}, "cum_realized_pnl": {cr!r}, "position": {pos!r}, '
+        f'"reason": "{why}"}}'
+        for k, q, px, c, r, cr, pos, why in zip(
             fills.names.tolist(),
             fills.quantity.tolist(),
             fills.price.tolist(),
@@ -380,6 +582,7 @@ def _trade_lines(
             fills.realized_pnl.tolist(),
             cum.tolist(),
             fills.position.tolist(),
+            _reasons(fills, reason).tolist(),
             strict=True,
         )
     ]
@@ -391,16 +594,19 @@ def _stale(shares: np.ndarray, prices: np.ndarray) -> bool:
 
 
 def _trade_table(
-    fills_log: list[tuple[int, Any, Fills, np.ndarray]], bars: pl.DataFrame, names: np.ndarray
+    fills_log: list[tuple[int, Any, Fills, np.ndarray, str | None]],
+    bars: pl.DataFrame,
+    names: np.ndarray,
 ) -> pl.DataFrame:
     if not fills_log:
         return empty_trades(bars.schema.get("timestamp", pl.Int64))
-    rows = np.concatenate([np.full(len(f.names), b) for b, _, f, _ in fills_log])
-    decided = [d for _, d, f, _ in fills_log for _ in range(len(f.names))]
+    rows = np.concatenate([np.full(len(f.names), b) for b, _, f, _, _ in fills_log])
+    decided = [d for _, d, f, _, _ in fills_log for _ in range(len(f.names))]
     cat = {
-        attr: np.concatenate([getattr(f, attr) for _, _, f, _ in fills_log])
+        attr: np.concatenate([getattr(f, attr) for _, _, f, _, _ in fills_log])
         for attr in ("names", "quantity", "price", "cost", "realized_pnl", "position")
     }
+    reason = np.concatenate([_reasons(f, why) for _, _, f, _, why in fills_log])
     return trade_frame(
         bars["timestamp"].gather(rows).to_list(),
         decided,
@@ -410,6 +616,7 @@ def _trade_table(
         cat["cost"],
         cat["realized_pnl"],
         cat["position"],
+        reason,
     )
 
 

@@ -25,6 +25,7 @@ TRADE_COLUMNS = (
     "realized_pnl",  # average-cost PnL the fill closed, before costs
     "cum_realized_pnl",  # running sum of realized_pnl over the rows of this log
     "position",  # shares held after the fill
+    "reason",  # entry, signal, stop_loss, take_profit, trailing_stop, time or drawdown_stop
 )
 
 PERFORMANCE_KEYS = (
@@ -96,7 +97,8 @@ def empty_trades(timestamp_dtype: pl.DataType = pl.Int64) -> pl.DataFrame:
             "decided_at": timestamp_dtype,
             "symbol": pl.String,
             "side": pl.String,
-            **{c: pl.Float64 for c in TRADE_COLUMNS[4:]},
+            **{c: pl.Float64 for c in TRADE_COLUMNS[4:-1]},
+            "reason": pl.String,
         }
     )
 
@@ -110,8 +112,10 @@ def trade_frame(
     cost: np.ndarray,
     realized_pnl: np.ndarray,
     position: np.ndarray,
+    reason: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """The trade table in the one schema; ``cum_realized_pnl`` is summed over its rows."""
+    """The trade table in the one schema; ``cum_realized_pnl`` is summed over its rows;
+    ``reason`` defaults to :func:`entry_or_signal`."""
     return pl.DataFrame(
         {
             "timestamp": timestamp,
@@ -125,8 +129,17 @@ def trade_frame(
             "realized_pnl": realized_pnl,
             "cum_realized_pnl": np.cumsum(realized_pnl),
             "position": position,
+            "reason": entry_or_signal(quantity, position) if reason is None else reason,
         }
     )
+
+
+def entry_or_signal(quantity: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """``entry`` for a fill that opened or added to a position, ``signal`` for one that
+    reduced, closed or reversed it (``position`` is the shares after the fill)."""
+    before = position - quantity
+    opened = (position != 0) & (before * position >= 0) & (np.abs(position) > np.abs(before))
+    return np.where(opened, "entry", "signal")
 
 
 def with_running_pnl(trades: pl.DataFrame) -> pl.DataFrame:

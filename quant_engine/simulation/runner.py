@@ -1,13 +1,14 @@
 """Runs from a YAML config: ``quant run -c config.yaml`` and ``quant wfv -c config.yaml``.
 
 A config names its data (the synthetic market or a directory of CSV/Parquet bar files), its
-strategy and parameters, the portfolio rules, costs, limits, capital policy and simulator
-(``event_driven`` or ``vectorized``). Every value is checked where the file is read: a bad one
-is a :class:`ConfigError` naming the file, the key and what is expected; bad bars are a
-:class:`DataError`. Every run writes ``<artifacts_dir>/<run_id>/`` (default
-``QUANT_HOME/reports/simulations``). Walk-forward (``wfv``) picks the parameters with the best
-Sharpe on each training fold and applies them to the following test fold; the test folds,
-stitched, are the out-of-sample result.
+strategy and parameters (or, with ``name: components``, a component strategy's detectors,
+voter, entry filters, sizer, entry rule and exits: :func:`component_strategy`), the portfolio
+rules, costs, limits, capital policy and simulator (``event_driven`` or ``vectorized``). Every
+value is checked where the file is read: a bad one is a :class:`ConfigError` naming the file,
+the key and what is expected; bad bars are a :class:`DataError`. Every run writes
+``<artifacts_dir>/<run_id>/`` (default ``QUANT_HOME/reports/simulations``). Walk-forward
+(``wfv``) picks the parameters with the best Sharpe on each training fold and applies them to
+the following test fold; the test folds, stitched, are the out-of-sample result.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from quant_engine.paths import QuantHome
 from quant_engine.portfolio import ConstructionConfig
 from quant_engine.simulation.artifacts import RunArtifacts, write_strict_json
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled, capital_policy
+from quant_engine.simulation.components import ComponentStrategy
 from quant_engine.simulation.engine import SimulationConfig, SimulationResult, Simulator
 from quant_engine.simulation.events import BarPanel
 from quant_engine.simulation.limits import RiskLimits
@@ -44,8 +46,22 @@ from quant_engine.simulation.records import (
     with_running_pnl,
 )
 from quant_engine.simulation.strategies import Momentum, SmaCrossover
+from quant_engine.strategy import AllOf, ExitRules, SignalEntryRule
+from quant_engine.strategy.registry import (
+    FILTERS,
+    SIZERS,
+    VOTERS,
+    build_filter,
+    build_sizer,
+    build_voter,
+)
 
 STRATEGIES = {"sma_crossover": SmaCrossover, "momentum": Momentum}
+COMPONENTS = "components"  # strategy.name of a ComponentStrategy built from the section
+COMPONENT_KEYS = ("name", "signals", "aggregate", "entry_filters", "sizer", "entry", "exits")
+COMPONENT_KEYS += ("exit_on_signal", "volatility_window", "history")
+ENTRY_KEYS = ("min_strength", "allow_short", "add_to_positions", "lot_size")
+ENTRY_KEYS += ("max_gross_exposure", "max_positions", "max_entries_per_symbol")
 SIMULATORS = ("event_driven", "vectorized")
 SOURCES = ("synthetic", "directory", "csv")  # csv: the older name of directory
 SELECTION = ("symbols", "start", "end")  # honoured for every source: start <= day < end
@@ -293,14 +309,19 @@ def load_run_config(path: str | Path) -> RunConfig:
         )
     strategy = _section(raw, "strategy", where)
     name = strategy.pop("name", None)
-    if name not in STRATEGIES:
-        raise ConfigError(f"{where}: strategy.name {name!r} is not one of {sorted(STRATEGIES)}")
-    params = strategy.pop("params", None) or {}
-    if strategy:
-        raise ConfigError(
-            f"{where}: strategy: unknown key(s) {sorted(strategy)}; known: ['name', 'params']"
-        )
-    _build(STRATEGIES[name], params, f"{where}: strategy.params")
+    if name == COMPONENTS:
+        params = strategy
+        component_strategy(params, f"{where}: strategy")
+    elif name not in STRATEGIES:
+        known = sorted([*STRATEGIES, COMPONENTS])
+        raise ConfigError(f"{where}: strategy.name {name!r} is not one of {known}")
+    else:
+        params = strategy.pop("params", None) or {}
+        if strategy:
+            raise ConfigError(
+                f"{where}: strategy: unknown key(s) {sorted(strategy)}; known: ['name', 'params']"
+            )
+        _build(STRATEGIES[name], params, f"{where}: strategy.params")
     sim_raw = _section(raw, "simulation", where)
     unknown = sorted(set(sim_raw) - set(SIMULATION_KEYS))
     if unknown:
@@ -319,6 +340,14 @@ def load_run_config(path: str | Path) -> RunConfig:
         simulation = SimulationConfig(**sim_raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: simulation: {exc}") from exc
+    if name == COMPONENTS and simulator == "vectorized":
+        raise ConfigError(f"{where}: strategy.name components needs run.simulator: event_driven")
+    weight_limits = replace(simulation.limits, drawdown_stop=None) != RiskLimits()
+    if name == COMPONENTS and (weight_limits or simulation.capital_policy.needs_risk):
+        raise ConfigError(
+            f"{where}: limits other than drawdown_stop and capital_policy apply to weight "
+            "strategies; strategy components caps its entries in strategy.entry"
+        )
     if simulator == "vectorized" and (
         simulation.limits != RiskLimits() or simulation.capital_policy.needs_risk
     ):
@@ -327,6 +356,8 @@ def load_run_config(path: str | Path) -> RunConfig:
         )
     wf = _section(raw, "walk_forward", where)
     grid = wf.get("grid")
+    if name == COMPONENTS and grid:
+        raise ConfigError(f"{where}: walk_forward.grid: not available for strategy components")
     if grid is not None:
         if not isinstance(grid, dict):
             raise ConfigError(f"{where}: walk_forward.grid: expected a mapping, got {grid!r}")
@@ -347,6 +378,90 @@ def load_run_config(path: str | Path) -> RunConfig:
         walk_forward=_build(WalkForwardConfig, wf or None, f"{where}: walk_forward"),
     )
     return cfg
+
+
+def _component(raw: Any, table: dict[str, type], where: str, build: Any = None) -> Any:
+    """One component from its name, or from ``{name: ..., **fields}`` (lists become tuples):
+    its keys and their types checked here, then built by ``build`` (a registry builder, which
+    takes ``{"kind": name, **fields}``) or by the class itself."""
+    spec = {"name": raw} if isinstance(raw, str) else raw
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a name or a mapping with a name, got {raw!r}")
+    fields_ = dict(spec)
+    kind = fields_.pop("name", None)
+    if kind not in table:
+        raise ConfigError(f"{where}.name: expected one of {sorted(table)}, got {kind!r}")
+    fields_ = {k: tuple(v) if isinstance(v, list) else v for k, v in fields_.items()}
+    if build is None:
+        return _build(table[kind], fields_, where)
+    known = _public(table[kind])
+    unknown = sorted(set(fields_) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {known}")
+    _check_types(table[kind], fields_, where)
+    try:
+        return build({"kind": kind, **fields_})
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def component_strategy(spec: dict[str, Any], where: str = "strategy") -> ComponentStrategy:
+    """The :class:`ComponentStrategy` of a ``strategy: {name: components, ...}`` section:
+    ``signals`` (detectors, e.g. ``{name: sma_crossover, fast: 10, slow: 50}``), ``aggregate``
+    (a voter, default majority), ``entry_filters`` (all must accept), ``sizer`` (required),
+    ``entry`` (the entry rule's direction rules and caps), ``exits`` (``stop_loss``,
+    ``take_profit``, ``trailing_stop``, ``max_bars``), ``exit_on_signal``,
+    ``volatility_window`` and ``history``. Components are given by name (``majority``) or as
+    a mapping with their name and fields (``{name: volatility_target, target_volatility:
+    0.002}``)."""
+    unknown = sorted(set(spec) - set(COMPONENT_KEYS) - {"name"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(COMPONENT_KEYS)}")
+    signals = spec.get("signals")
+    if not isinstance(signals, list) or not signals:
+        raise ConfigError(f"{where}.signals: expected a non-empty list of detectors")
+    detectors = tuple(
+        _component(d, STRATEGIES, f"{where}.signals[{i}]") for i, d in enumerate(signals)
+    )
+    filters = spec.get("entry_filters") or []
+    if not isinstance(filters, list):
+        raise ConfigError(f"{where}.entry_filters: expected a list of filters, got {filters!r}")
+    built = [
+        _component(f, FILTERS, f"{where}.entry_filters[{i}]", build_filter)
+        for i, f in enumerate(filters)
+    ]
+    if "sizer" not in spec:
+        raise ConfigError(f"{where}.sizer: required (one of {sorted(SIZERS)})")
+    entry = spec.get("entry") or {}
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}.entry: expected a mapping, got {entry!r}")
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}.entry: unknown key(s) {unknown}; known: {sorted(ENTRY_KEYS)}")
+    _check_types(SignalEntryRule, entry, f"{where}.entry")
+    options = {k: spec[k] for k in ("exit_on_signal", "volatility_window", "history") if k in spec}
+    _check_types(ComponentStrategy, options, where)
+    one_filter = built[0] if len(built) == 1 else AllOf(tuple(built)) if built else None
+    exits = spec.get("exits")
+    try:
+        rule = SignalEntryRule(
+            sizer=_component(spec["sizer"], SIZERS, f"{where}.sizer", build_sizer),
+            entry_filter=one_filter,
+            **entry,
+        )
+        return ComponentStrategy(
+            signals=detectors,
+            entry=rule,
+            aggregate=_component(
+                spec.get("aggregate", "majority"), VOTERS, f"{where}.aggregate", build_voter
+            ),
+            exits=_build(ExitRules, exits, f"{where}.exits") if exits is not None else None,
+            **options,
+        )
+    except ValueError as exc:  # a ConfigError (a ValueError) already names its key
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def load_bars(data: dict[str, Any]) -> pl.DataFrame:
@@ -433,9 +548,13 @@ def simulate(
     cancel: Any = None,
 ) -> _Run:
     """Run the configured simulator over ``bars`` with ``params`` over the config's."""
-    strategy_params, portfolio_params = _split({**cfg.params, **params}, cfg.strategy)
-    sim = replace(cfg.simulation, portfolio=replace(cfg.simulation.portfolio, **portfolio_params))
-    strategy = STRATEGIES[cfg.strategy](**strategy_params)
+    if cfg.strategy == COMPONENTS:
+        sim, strategy = cfg.simulation, component_strategy(cfg.params)
+    else:
+        strategy_params, portfolio_params = _split({**cfg.params, **params}, cfg.strategy)
+        portfolio = replace(cfg.simulation.portfolio, **portfolio_params)
+        sim = replace(cfg.simulation, portfolio=portfolio)
+        strategy = STRATEGIES[cfg.strategy](**strategy_params)
     resolved = {**cfg.resolved(params), "simulation": asdict(sim)}
     if cfg.simulator == "event_driven":
         result = Simulator(

@@ -60,7 +60,6 @@ from quant_engine.strategy.sizing import (
     notional_to_quantity,
     trade_statistics,
 )
-from quant_engine.strategy.sma_crossover import SmaCrossoverConfig, SmaCrossoverModel
 
 __all__ = [
     "AllOf",
@@ -95,8 +94,6 @@ __all__ = [
     "SignalStrengthSizer",
     "SignalVoter",
     "SizingContext",
-    "SmaCrossoverConfig",
-    "SmaCrossoverModel",
     "StrategyContext",
     "StrategyModel",
     "TargetWeight",

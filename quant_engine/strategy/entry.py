@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,14 @@ class SignalEntryRule:
     grids: each new entry is sized by the sizer, which sees the open entries), and
     ``entry_filter`` accepts it. The survivors are sized together; a held opposite position
     is closed and reversed by the same order.
+
+    Caps, applied to every sizer: ``max_positions`` (positions held at once: the strongest
+    signals, then the symbol order, take the free slots), ``max_entries_per_symbol`` (open
+    entries in one symbol, for grids) and ``max_gross_exposure`` (the capital in use, as a
+    fraction of equity: the positions held, at their latest price, plus the new entries; the
+    new entries are scaled down pro rata to fit what is left, so 30 signals at 10% each in an
+    empty book order 100% of equity, not 300%, and with 9,000 held in a 10,000 book a
+    risk-parity sizer orders 1,000). ``None`` switches a cap off.
     """
 
     sizer: PositionSizer
@@ -38,6 +47,19 @@ class SignalEntryRule:
     allow_short: bool = False
     add_to_positions: bool = False
     lot_size: float | None = None
+    max_gross_exposure: float | None = 1.0
+    max_positions: int | None = None
+    max_entries_per_symbol: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_gross_exposure is not None and not 0 < self.max_gross_exposure < math.inf:
+            raise ValueError(f"max_gross_exposure {self.max_gross_exposure} must be positive")
+        for name in ("max_positions", "max_entries_per_symbol"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name} {value!r} must be an integer >= 1")
 
     def plan(
         self,
@@ -56,6 +78,7 @@ class SignalEntryRule:
                 accepted[symbol] = float(signal)
             elif reason:
                 rejected[symbol] = reason
+        accepted = self._free_slots(ctx, accepted, rejected)
         if not accepted:
             return EntryPlan((), rejected)
         entries = {
@@ -71,18 +94,19 @@ class SignalEntryRule:
             covariance=None if covariance is None else _rows(covariance, sorted(signals), accepted),
         )
         notional = self.sizer.target_notional(sizing)
+        notional, capped = self._fit_capital(ctx, accepted, notional)
         quantity = notional_to_quantity(notional, sizing.prices, self.lot_size)
         orders = []
         for symbol, target, amount in zip(sizing.symbols, quantity, notional, strict=True):
             if target == 0:
-                rejected[symbol] = f"{type(self.sizer).__name__} sized {symbol} to zero"
+                rejected[symbol] = capped or f"{type(self.sizer).__name__} sized {symbol} to zero"
                 continue
             holding = ctx.holding(symbol)
             adding = holding is not None and holding.direction == np.sign(target)
             trade = target if adding or holding is None else target - holding.quantity
             reason = (
                 f"signal {accepted[symbol]:+.3f}: {type(self.sizer).__name__} targets "
-                f"{amount:,.2f} notional"
+                f"{amount:,.2f} notional{'; ' + capped if capped else ''}"
             )
             orders.append(OrderIntent(symbol, float(trade), reason))
         return EntryPlan(tuple(orders), rejected)
@@ -99,11 +123,55 @@ class SignalEntryRule:
         holding = ctx.holding(symbol)
         if holding is not None and holding.direction == direction and not self.add_to_positions:
             return f"already {'long' if direction > 0 else 'short'} {symbol}"
+        most = self.max_entries_per_symbol
+        same_side = holding is not None and holding.direction == direction
+        if same_side and most is not None and holding.entries >= most:
+            return f"{holding.entries} entries open in {symbol} (max_entries_per_symbol {most})"
         if self.entry_filter is not None:
             decision = self.entry_filter.check(ctx, EntryCandidate(symbol, direction, abs(signal)))
             if not decision:
                 return decision.reason
         return None
+
+    def _free_slots(
+        self, ctx: StrategyContext, accepted: dict[str, float], rejected: dict[str, str]
+    ) -> dict[str, float]:
+        """``accepted`` cut to the free position slots, strongest signals first."""
+        if self.max_positions is None:
+            return accepted
+        held = {s for s in ctx.holdings if ctx.holding(s) is not None}
+        new = sorted((s for s in accepted if s not in held), key=lambda s: (-abs(accepted[s]), s))
+        free = max(0, self.max_positions - len(held))
+        for symbol in new[free:]:
+            rejected[symbol] = f"{len(held)} positions held (max_positions {self.max_positions})"
+        keep = set(new[:free]) | (set(accepted) & held)
+        return {s: v for s, v in accepted.items() if s in keep}
+
+    def _fit_capital(
+        self, ctx: StrategyContext, accepted: Mapping[str, float], notional: np.ndarray
+    ) -> tuple[np.ndarray, str]:
+        """``notional`` scaled down to the capital left under ``max_gross_exposure`` (and
+        why, empty when it fits). A position the entry reverses frees its capital."""
+        if self.max_gross_exposure is None:
+            return notional, ""
+        held = 0.0
+        for symbol in ctx.holdings:
+            holding = ctx.holding(symbol)
+            if holding is None:
+                continue
+            signal = accepted.get(symbol)
+            if signal is not None and np.sign(signal) != holding.direction:
+                continue  # reversed by its entry order
+            price = ctx.price(symbol) if ctx.history(symbol).height else holding.average_price
+            held += abs(holding.quantity) * price
+        budget = self.max_gross_exposure * ctx.equity
+        wanted = float(np.abs(notional).sum())
+        left = max(0.0, budget - held)
+        if wanted <= left:
+            return notional, ""
+        used = f"{held / ctx.equity:.2%} of equity in use"
+        why = f"scaled to fit max_gross_exposure {self.max_gross_exposure:.2%} ({used})"
+        return notional * (left / wanted), why
 
 
 def _rows(covariance: np.ndarray, symbols: list[str], keep: Mapping[str, float]) -> np.ndarray:

@@ -8,8 +8,10 @@ Intrabar rule (conservative): a bar's path between open, high and low is unknown
 2. otherwise, if the favourable extreme touches the take-profit, it exits there;
 3. otherwise, if the position has now been held ``max_bars`` bars, it exits at the close.
 
-A bar that opens beyond a level fills at the open (a gap through a stop fills worse than the
-stop; a gap through the target fills at the open). The trailing stop used on a bar is the one
+Gap rule: a bar that opens beyond a level exits at the open, as that level's exit, before
+rule 1 (the open is the bar's first price, so the rest of its path comes later): a gap through
+a stop fills worse than the stop, a gap through the target is a take-profit at the open even
+when the bar then trades back through the stop. The trailing stop used on a bar is the one
 set by the bars before it: the bar's own favourable extreme ratchets the stop only after the
 bar is evaluated, and the stop never moves against the position.
 """
@@ -142,9 +144,11 @@ def evaluate_bar(state: PositionRiskState, bar: Bar) -> tuple[PositionRiskState,
         held = _advance(state, bars_held=bars_held, last_update=bar.timestamp)
         return held, ExitEvent(state.symbol, bar.timestamp, float(price), reason)
 
+    target = state.take_profit_price
+    if target is not None and d * bar.open >= d * target:  # gapped through the target
+        return leave(bar.open, "take_profit")
     if (stop := _hit_stop(state, bar)) is not None:
         return leave(*stop)
-    target = state.take_profit_price
     favourable = bar.high if d > 0 else bar.low
     if target is not None and d * favourable >= d * target:
         return leave(max(bar.open, target) if d > 0 else min(bar.open, target), "take_profit")

@@ -2,8 +2,10 @@
 
 A model is called once per decision time with a :class:`StrategyContext` (which holds no bar
 after that time) and returns :class:`Decisions`: target portfolio weights, explicit orders, or
-both, each carrying the reason it was made. The simulator, the vectorized backtester and the
-live rebalance turn these into trades; the model never trades itself.
+both, each carrying the reason it was made. The event-driven simulator executes them (hand
+the model to :class:`~quant_engine.simulation.Simulator`, or wrap it in
+:class:`~quant_engine.simulation.ModelStrategy` to give it exit rules); the model never trades
+itself.
 """
 
 from __future__ import annotations

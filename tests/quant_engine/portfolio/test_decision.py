@@ -1,5 +1,6 @@
 """The decision core: selection, weighting, caps, rebalance rules and the per-cycle record."""
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -103,6 +104,14 @@ def test_decide_plans_share_trades_and_records_a_json_cycle():
     assert state.investable_equity == 1000.0 and state.final_weights == {"BBB": 1.0}
     again = CycleState.from_json(state.to_json())
     assert again == state
+
+
+def test_a_cycle_with_a_nan_value_is_strict_json_with_null():
+    state = CycleState("2024-01-02", {"AAA": float("nan")}, {}, {}, 1e3, 1e3, 0.0, float("nan"), 0)
+    text = state.to_json()
+    assert "NaN" not in text
+    loaded = json.loads(text)
+    assert loaded["raw_signals"]["AAA"] is None and loaded["max_position_adjust"] is None
 
 
 def test_names_without_a_price_keep_their_shares():

@@ -140,6 +140,20 @@ def test_progress_callback_and_cooperative_cancellation(tmp_path):
     assert manifest["status"] == "cancelled"
 
 
+def test_the_last_progress_call_fires_once_with_the_runs_drawdown():
+    panel = _panel(400, 4)
+    seen = []
+    config = _momentum_config(progress_interval=100)
+    result = Simulator(config, Momentum(5), progress=lambda *a: seen.append(a)).run(panel)
+    assert [done for done, _, _ in seen] == [100, 200, 300, 400]  # 400 is a multiple: once
+    close = result.bars["equity_close"].to_numpy()
+    expected = close[-1] / max(config.capital, close.max()) - 1
+    assert expected < 0 and seen[-1][2]["drawdown"] == pytest.approx(expected)
+    odd = []
+    Simulator(config, Momentum(5), progress=lambda *a: odd.append(a)).run(panel.window(0, 250))
+    assert [done for done, _, _ in odd] == [100, 200, 250]
+
+
 class _AllIn:
     """Puts everything in the first name, every bar."""
 

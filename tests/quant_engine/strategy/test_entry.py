@@ -76,7 +76,52 @@ def test_equal_risk_sizing_uses_the_covariance_block_of_accepted_symbols():
     plan = rule.plan(CTX, {"A": 1.0, "B": 1.0, "E": 1.0}, covariance=cov)
     assert "B" in plan.rejected
     notional = np.array([o.quantity for o in plan.orders]) * np.array([100.0, 10.0])
-    assert notional.sum() == pytest.approx(10_000.0)
+    assert notional.sum() == pytest.approx(10_000.0 - 500.0 - 125.0)  # what B and C leave
     np.testing.assert_allclose(risk_contributions(notional, cov[np.ix_([0, 2], [0, 2])]), 0.5)
     with pytest.raises(ValueError, match="for 3 signalled symbols"):
         rule.plan(CTX, {"A": 1.0, "B": 1.0, "E": 1.0}, covariance=cov[:2, :2])
+
+
+def test_risk_parity_sizes_a_new_entry_from_the_capital_the_held_positions_leave():
+    names = [f"H{i}" for i in range(9)] + ["N"]
+    bars = bars_from_closes({s: [10.0] * 5 for s in names})
+    held = {s: Holding(100.0, 10.0) for s in names[:9]}  # 9 x 1,000 held
+    ctx = StrategyContext(at(4), bars, holdings=held, cash=1_000.0, equity=10_000.0)
+    rule = SignalEntryRule(sizer=RiskParitySizer())
+    plan = rule.plan(ctx, {"N": 1.0}, volatilities={"N": 0.02})
+    (order,) = plan.orders
+    assert order.quantity * 10.0 == pytest.approx(1_000.0)  # not 10,000: 100% of equity
+    assert "90.00% of equity in use" in order.reason
+
+
+def test_thirty_signals_at_ten_percent_order_at_most_all_of_equity():
+    names = [f"S{i:02d}" for i in range(30)]
+    ctx = StrategyContext(
+        at(4), bars_from_closes({s: [20.0] * 5 for s in names}), cash=1e4, equity=1e4
+    )
+    plan = SignalEntryRule(sizer=FixedFractionSizer(fraction=0.1)).plan(
+        ctx, dict.fromkeys(names, 1.0)
+    )
+    assert sum(o.quantity * 20.0 for o in plan.orders) == pytest.approx(1e4)
+    half = SignalEntryRule(sizer=FixedFractionSizer(fraction=0.1), max_gross_exposure=0.5)
+    assert sum(o.quantity * 20.0 for o in half.plan(ctx, dict.fromkeys(names, 1.0)).orders) == (
+        pytest.approx(5e3)
+    )
+
+
+def test_position_caps_keep_the_strongest_signals_and_limit_entries_per_symbol():
+    rule = SignalEntryRule(sizer=FixedFractionSizer(fraction=0.1), max_positions=3)
+    plan = rule.plan(CTX, {"A": 0.5, "D": 0.9, "E": 0.7})  # B and C held: one slot free
+    assert [o.symbol for o in plan.orders] == ["D"]
+    assert plan.rejected == {
+        "A": "2 positions held (max_positions 3)",
+        "E": "2 positions held (max_positions 3)",
+    }
+    grid = SignalEntryRule(
+        sizer=FixedFractionSizer(fraction=0.01), add_to_positions=True, max_entries_per_symbol=2
+    )
+    plan = grid.plan(CTX, {"A": 1.0, "B": 1.0})
+    assert [o.symbol for o in plan.orders] == ["A"]
+    assert plan.rejected == {"B": "2 entries open in B (max_entries_per_symbol 2)"}
+    with pytest.raises(ValueError, match="max_positions 0"):
+        SignalEntryRule(sizer=FixedFractionSizer(), max_positions=0)

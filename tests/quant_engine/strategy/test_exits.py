@@ -168,3 +168,13 @@ def test_trailing_stop_only_moves_in_the_positions_favour(moves, direction):
         levels.append(state.trailing_stop_price)
         price = c
     assert np.all(direction * np.diff(levels) >= 0)
+
+
+def test_a_gap_through_the_target_is_a_take_profit_at_the_open_even_if_the_bar_falls_back():
+    rules = ExitRules(stop_loss=0.05, take_profit=0.05)
+    long = rules.open_position("A", 1, 100.0, at(0), 10.0)
+    _, event = evaluate_bar(long, bar(1, 106, 107, 94, 100))
+    assert (event.reason, event.price) == ("take_profit", 106.0)
+    short = rules.open_position("A", -1, 100.0, at(0), -10.0)
+    _, event = evaluate_bar(short, bar(1, 94, 106, 93, 100))
+    assert (event.reason, event.price) == ("take_profit", 94.0)

@@ -1,4 +1,4 @@
-"""The strategy-model protocol and the SMA crossover example."""
+"""The strategy-model protocol: decisions with reasons, checked at the context's time."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ from quant_engine.strategy import (
     Decisions,
     ExitRules,
     FixedFractionSizer,
-    Holding,
     OrderIntent,
-    PriceDistanceFilter,
     SignalEntryRule,
-    SmaCrossoverConfig,
-    SmaCrossoverModel,
     StrategyContext,
     StrategyModel,
     TargetWeight,
@@ -27,58 +23,31 @@ from tests.quant_engine.strategy.frames import at, bars_from_closes
 TREND = bars_from_closes(
     {"UP": np.linspace(100, 130, 30), "DOWN": np.linspace(100, 70, 30), "NEW": [50.0] * 5}
 )
-SMALL = SmaCrossoverConfig(fast=3, slow=10)
 
 
-def test_sma_crossover_implements_the_protocol_with_reasons():
-    model = SmaCrossoverModel(SMALL)
+class _TrendModel:
+    """Long what rose over its last 10 bars, short what fell, with the reason."""
+
+    def decide(self, ctx: StrategyContext) -> Decisions:
+        weights = []
+        for symbol in ctx.symbols:
+            closes = ctx.closes(symbol)
+            if closes.size < 10:
+                weights.append(TargetWeight(symbol, 0.0, f"{closes.size} bars, need 10"))
+                continue
+            move = closes[-1] / closes[-10] - 1
+            weights.append(TargetWeight(symbol, float(np.sign(move)), f"10-bar move {move:+.2%}"))
+        return Decisions(ctx.timestamp, weights=tuple(weights))
+
+
+def test_a_model_implements_the_protocol_with_reasons_and_sees_no_future():
+    model = _TrendModel()
     assert isinstance(model, StrategyModel)
     decisions = run_model(model, StrategyContext(timestamp=at(29), bars=TREND))
-    assert decisions.weight_map() == {"DOWN": 0.0, "NEW": 0.0, "UP": 1.0}
-    reasons = decisions.reasons()
-    assert reasons["UP"].endswith("fast above slow") and reasons["UP"].startswith("SMA3 ")
-    assert reasons["NEW"] == "5 bars, need 10"
-    shorts = run_model(
-        SmaCrossoverModel(SmaCrossoverConfig(fast=3, slow=10, allow_short=True, gross_exposure=2)),
-        StrategyContext(timestamp=at(29), bars=TREND),
-    )
-    assert shorts.weight_map() == {"DOWN": -1.0, "NEW": 0.0, "UP": 1.0}
-    assert shorts.gross_weight == 2.0
-
-
-def test_entry_filters_gate_new_entries_but_not_held_positions():
-    chase = PriceDistanceFilter(lookback=10, max_distance=0.01)
-    model = SmaCrossoverModel(SMALL, entry_filter=chase)
-    fresh = model.decide(StrategyContext(timestamp=at(29), bars=TREND))
-    assert fresh.weight_map()["UP"] == 0.0
-    assert "entry refused: long UP is" in fresh.reasons()["UP"]
-    held = {"UP": Holding(quantity=5.0, average_price=110.0)}
-    kept = model.decide(StrategyContext(timestamp=at(29), bars=TREND, holdings=held))
-    assert kept.weight_map()["UP"] == 1.0
-
-
-def test_sma_crossover_matches_rolling_means_and_ignores_the_future(small_market):
-    bars = small_market.bars
-    config = SmaCrossoverConfig(fast=10, slow=50)
-    model = SmaCrossoverModel(config)
-    dates = bars["timestamp"].unique().sort()
-    when = dates[300]
-    reference = (
-        bars.sort("symbol", "timestamp")
-        .with_columns(
-            (
-                pl.col("close").rolling_mean(10).over("symbol")
-                > pl.col("close").rolling_mean(50).over("symbol")
-            ).alias("long")
-        )
-        .filter(pl.col("timestamp") == when)
-    )
-    longs = sorted(reference.filter("long")["symbol"])
-    decisions = run_model(model, StrategyContext(timestamp=when, bars=bars))
-    assert sorted(s for s, w in decisions.weight_map().items() if w > 0) == longs
-    assert decisions.gross_weight == pytest.approx(1.0)
-    past_only = StrategyContext(timestamp=when, bars=bars.filter(pl.col("timestamp") <= when))
-    assert model.decide(past_only) == decisions
+    assert decisions.weight_map() == {"DOWN": -1.0, "NEW": 0.0, "UP": 1.0}
+    assert decisions.reasons()["NEW"] == "5 bars, need 10" and decisions.gross_weight == 2.0
+    past = run_model(model, StrategyContext(timestamp=at(12), bars=TREND))
+    assert past.reasons()["UP"] == f"10-bar move {TREND['close'][12] / TREND['close'][3] - 1:+.2%}"
 
 
 def test_exit_prices_stay_within_reach_on_real_looking_bars(small_market):

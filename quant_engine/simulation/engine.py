@@ -35,8 +35,9 @@ from quant_engine.simulation.artifacts import RunArtifacts, describe_strategy, w
 from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
+from quant_engine.simulation.execution import ExecutionConfig, ExecutionDesk
 from quant_engine.simulation.limits import RiskLimits
-from quant_engine.simulation.records import empty_trades, run_metrics, trade_frame
+from quant_engine.simulation.records import empty_trades, run_metrics, strict, trade_frame
 from quant_engine.simulation.risk import RollingRisk
 from quant_engine.simulation.strategies import Strategy
 
@@ -62,11 +63,14 @@ class SimulationConfig:
     progress_interval: int = 500
     record_cycles: bool = False  # keep each rebalance's CycleState (cycles.jsonl in artifacts)
     mark: Mark = "ffill"  # how a held name without a bar is valued (see backtest.check_mark)
+    execution: ExecutionConfig | None = None  # work orders over the next bars (execution.py)
 
     def __post_init__(self) -> None:
         check_mark(self.mark)
         if self.fill_at not in ("next_open", "same_close"):
             raise ValueError(f"unknown fill_at {self.fill_at!r}: use next_open or same_close")
+        if self.execution is not None and self.fill_at != "next_open":
+            raise ValueError("exec works orders from the next open: needs fill_at next_open")
         if not 0 < self.capital <= 1e15:  # NaN and inf fail too
             raise ValueError(f"capital must be a positive amount up to 1e15, got {self.capital!r}")
         if self.risk_window < 2 or self.progress_interval < 1:
@@ -86,6 +90,7 @@ class SimulationResult:
     cycles: list[CycleState]
     wall_seconds: float
     active_from: int | None  # first bar that filled a decision with a tradable signal
+    executions: pl.DataFrame | None = None  # one row per parent order (with an execution)
 
     def daily(self) -> pl.DataFrame:
         """Per-period rows in the vectorized backtest's layout (trade date, returns, equity).
@@ -202,6 +207,11 @@ class Simulator:
         exact = cfg.mark == "exact"
         per_symbol = rules.allocation == "per_symbol"
         per_symbol_skip = per_symbol and rules.max_volume_share is None
+        desk = (
+            ExecutionDesk(cfg.execution, costs, symbols, cfg.seed, cfg.risk_window)
+            if cfg.execution is not None
+            else None
+        )
         strategy.start(symbols)
 
         mark = np.zeros(n)  # last known price per name (0 before its first bar)
@@ -233,16 +243,19 @@ class Simulator:
         def execute(
             p: _Pending, prices: np.ndarray, bar_index: int, ts: Any
         ) -> tuple[float, float]:
-            nonlocal cum_realized, active_from
+            nonlocal active_from
             if active_from is None and p.eligible.any():
                 active_from = bar_index
             finite = np.isfinite(prices)
             marks = prices if finite.all() else np.where(finite, prices, mark)
-            if per_symbol_skip and np.array_equal(np.sign(p.weights), np.sign(book.shares)):
+            state = book.state(marks, per_symbol)
+            if desk is not None:  # plan as if the working parents were done
+                state = desk.projected(state, marks)
+            if per_symbol_skip and np.array_equal(np.sign(p.weights), np.sign(state.shares)):
                 return 0.0, 0.0
             plan = core.plan(
                 p.weights,
-                book.state(marks, per_symbol),
+                state,
                 prices,
                 p.adv if needs_risk else None,
                 cost_rate,
@@ -260,18 +273,36 @@ class Simulator:
             if costs.impact_coef > 0:  # unknown risk: no impact, as in the vectorized backtest
                 sigma = np.where(np.isfinite(sigma), sigma, 0.0)
                 adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
-            cost = costs.cost(quantity * price, sigma, adv)
-            fills = book.apply(order, quantity, price, cost)
-            cum = np.cumsum(np.concatenate([[cum_realized], fills.realized_pnl]))[1:]
-            cum_realized = float(cum[-1])
-            fills_log.append((bar_index, p.decided_at, fills, cum))
             if cfg.record_cycles:
                 cycles.append(
                     cycle_state(ts, symbols, p.scores, p.eligible, p.weights, plan, prices)
                 )
-            if artifacts is not None:
-                artifacts.log_trades(_trade_lines(ts, p.decided_at, names_json, fills, cum))
+            if desk is not None:  # parents now; their children fill in ``work``
+                desk.submit(order, quantity, price, sigma, adv, mark[order], p.decided_at, ts)
+                return 0.0, 0.0
+            cost = costs.cost(quantity * price, sigma, adv)
+            record(book.apply(order, quantity, price, cost), p.decided_at, bar_index, ts)
             return float(np.abs(quantity * price).sum()) / equity, float(cost.sum()) / equity
+
+        def record(fills: Fills, decided_at: Any, bar_index: int, ts: Any) -> None:
+            nonlocal cum_realized
+            cum = np.cumsum(np.concatenate([[cum_realized], fills.realized_pnl]))[1:]
+            cum_realized = float(cum[-1])
+            fills_log.append((bar_index, decided_at, fills, cum))
+            if artifacts is not None:
+                artifacts.log_trades(_trade_lines(ts, decided_at, names_json, fills, cum))
+
+        def work(bar: BarSnapshot, bar_index: int) -> tuple[float, float]:
+            """Fill the working parents' children of this bar into the book."""
+            finite = np.isfinite(bar.open)
+            equity = book.equity(bar.open if finite.all() else np.where(finite, bar.open, mark))
+            traded = paid = 0.0
+            for decided_at, which, quantity, price, cost in desk.on_bar(bar):
+                fills = book.apply(which, quantity, price, cost)
+                record(fills, decided_at, bar_index, bar.timestamp)
+                traded += float(np.abs(quantity * price).sum())
+                paid += float(cost.sum())
+            return traded / equity, paid / equity
 
         for bar in stream:
             i += 1
@@ -294,6 +325,8 @@ class Simulator:
             if pending is not None and not same_close:
                 turnover, cost = execute(pending, bar.open, i, ts)
                 pending = None
+            if desk is not None:
+                turnover, cost = work(bar, i)
             np.copyto(mark, bar.close, where=np.isfinite(bar.close))
             if risk is not None:
                 risk.update(bar.close, bar.volume)
@@ -351,6 +384,11 @@ class Simulator:
         trades = _trade_table(fills_log, bars, names)
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
+        executions = None
+        if desk is not None:
+            desk.finish(previous_ts, mark)
+            executions = desk.table(bars.schema.get("timestamp"))
+            metrics.update(strict(desk.summary(executions)))
         if self.progress is not None:
             self.progress(bars.height, total, {"equity": final_equity, "drawdown": 0.0})
         wall = time.perf_counter() - started
@@ -360,11 +398,13 @@ class Simulator:
                 (artifacts.path / "cycles.jsonl").write_text(
                     "".join(c.to_json() + "\n" for c in cycles)
                 )
+            if desk is not None:
+                desk.write(artifacts.path, executions, metrics)
             path = artifacts.finish(
                 status, metrics, bars, trades, {"bar_events": bars.height * n, "wall_s": wall}
             )
         return SimulationResult(
-            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from
+            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from, executions
         )
 
 

@@ -35,6 +35,7 @@ from quant_engine.simulation.artifacts import RunArtifacts, write_strict_json
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled, capital_policy
 from quant_engine.simulation.engine import SimulationConfig, SimulationResult, Simulator
 from quant_engine.simulation.events import BarPanel
+from quant_engine.simulation.execution import ExecutionConfig
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import (
     empty_trades,
@@ -50,7 +51,7 @@ SIMULATORS = ("event_driven", "vectorized")
 SOURCES = ("synthetic", "directory", "csv")  # csv: the older name of directory
 SELECTION = ("symbols", "start", "end")  # honoured for every source: start <= day < end
 SECTIONS = ("run", "data", "strategy", "portfolio", "costs", "limits", "capital_policy")
-SECTIONS += ("simulation", "walk_forward")
+SECTIONS += ("simulation", "walk_forward", "exec")
 SIMULATION_KEYS = ("capital", "fill_at", "mark", "risk_window", "progress_interval")
 SIMULATION_KEYS += ("record_cycles",)
 
@@ -240,6 +241,15 @@ def _policy(raw: dict[str, Any], where: str) -> FullCapital | VolatilityScaled:
     return capital_policy(name, **policy)
 
 
+def _execution(raw: dict[str, Any], simulator: str, where: str) -> ExecutionConfig | None:
+    """The ``exec`` section: how the event-driven simulator works its orders (or none)."""
+    if raw.get("exec") is None:
+        return None
+    if simulator != "event_driven":
+        raise ConfigError(f"{where}: exec: orders are worked by simulator: event_driven only")
+    return _build(ExecutionConfig, raw["exec"], f"{where}: exec")
+
+
 def _artifacts_dir(value: Any, where: str, base: Path) -> Path:
     if value is None:
         return QuantHome.resolve().reports / "simulations"
@@ -314,6 +324,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         limits=_build(RiskLimits, raw.get("limits"), f"{where}: limits"),
         capital_policy=_policy(raw, where),
         seed=seed,
+        execution=_execution(raw, simulator, where),
     )
     try:
         simulation = SimulationConfig(**sim_raw)

@@ -11,13 +11,20 @@ reached through latency (``venue: book``). Children fill into the simulator's ow
 cash, positions, equity and the trade log are the executed ones.
 
 A decision made while parents are working plans from the book as it will be once they are done
-(shares held plus what remains to fill); a trade in the same direction adds a parent, one in the
-other direction cancels the name's working parents and trades from the shares actually held.
+(shares held plus what remains to fill). A trade in the same direction adds a parent; one in the
+other direction first takes what it needs off the name's working parents (newest first; what is
+taken off is cancelled) and the rest, if any, is a new parent. Trades below the schedules'
+quantum (a millionth of a share) are not sent. A parent ends ``filled``, ``cancelled``,
+``incomplete`` (its slots are over with shares left: only on the book) or ``open`` (the run
+ended first).
 
 Every parent reports its implementation shortfall (Perold) against the decision price (the
-close it was decided at) and the arrival price (the open of its first bar, where the plain
-simulator fills it whole), next to the shortfall of that plain fill: the move to the open plus
-the cost model's cost of the whole order there.
+close it was decided at) and against the arrival price (the open of its first bar, where the
+plain simulator fills it whole): what the fills paid above it, their costs, and the opportunity
+cost of what was not filled (cancelled shares at the open where they were cancelled, shares left
+at the close of the last slot or the last mark). Next to it, the shortfall of the plain fill of
+the same parent: the move from the decision price to the open plus the cost model's cost of the
+whole order there.
 """
 
 from __future__ import annotations

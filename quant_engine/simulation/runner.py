@@ -242,12 +242,22 @@ def _policy(raw: dict[str, Any], where: str) -> FullCapital | VolatilityScaled:
 
 
 def _execution(raw: dict[str, Any], simulator: str, where: str) -> ExecutionConfig | None:
-    """The ``exec`` section: how the event-driven simulator works its orders (or none)."""
-    if raw.get("exec") is None:
+    """The ``exec`` section: how the event-driven simulator works its orders (or none); a
+    name alone is short for its defaults (``exec: twap``; ``exec: book``: TWAP on the book)."""
+    section = raw.get("exec")
+    if section is None:
         return None
     if simulator != "event_driven":
         raise ConfigError(f"{where}: exec: orders are worked by simulator: event_driven only")
-    return _build(ExecutionConfig, raw["exec"], f"{where}: exec")
+    if isinstance(section, str):
+        short = {name: {"algo": name} for name in ("twap", "vwap", "pov", "is")}
+        short["book"] = {"venue": "book"}
+        if section not in short:
+            raise ConfigError(
+                f"{where}: exec: expected a mapping or one of {sorted(short)}, got {section!r}"
+            )
+        section = short[section]
+    return _build(ExecutionConfig, section, f"{where}: exec")
 
 
 def _artifacts_dir(value: Any, where: str, base: Path) -> Path:

@@ -92,6 +92,16 @@ def test_quant_run_with_exec_twap_reports_implementation_shortfall(tmp_path, cap
     assert spread["d"].max() <= 1
 
 
+@pytest.mark.parametrize(
+    ("short", "algo", "venue"), [("twap", "twap", "bars"), ("book", "twap", "book")]
+)
+def test_exec_by_name_alone_runs_with_the_defaults(tmp_path, capsys, short, algo, venue):
+    summary, folder = _run_cli(tmp_path, capsys, {**CONFIG, "exec": short})
+    assert np.isfinite(summary["metrics"]["execution_shortfall_bps"])
+    saved = json.loads((folder / "executions.json").read_text())["config"]
+    assert (saved["algo"], saved["venue"], saved["slots"]) == (algo, venue, 4)
+
+
 def test_a_book_run_with_latency_reports_shortfall(tmp_path, capsys):
     book = {"algo": "twap", "slots": 2, "venue": "book", "latency_ms": 300, "jitter_ms": 50}
     summary, folder = _run_cli(tmp_path, capsys, {**CONFIG, "exec": book}, "book.yaml")
@@ -133,6 +143,33 @@ def test_latency_on_the_book_lets_others_take_the_liquidity_first():
     # 10,000 shares at 2 bp, 10,000 at 7 bp above the open
     assert prices[0] == pytest.approx(100 * (1 + 4.5e-4))
     assert prices[1_000] > prices[0]
+
+
+def test_a_thin_book_leaves_shares_unfilled_at_an_opportunity_cost():
+    """Two levels of 100 shares a side; a buy of 500 over 2 bars fills 200 a bar and ends
+    incomplete: the 100 left are valued at the last slot's close."""
+    n = 8
+    close = np.full((n, 1), 100.0)
+    close[-1] = 104.0
+    panel = BarPanel.from_arrays(np.full((n, 1), 100.0), close, volume=np.full((n, 1), 1e4))
+    costs = CostModel(commission_bps=0.0, half_spread_bps=1.0, impact_coef=0.0)
+    config = ExecutionConfig(
+        slots=2, venue="book", book_levels=2, level_bps=1.0, level_depth=0.01, flow_orders=0
+    )
+    desk = ExecutionDesk(config, costs, ["A"], seed=0, volume_window=20)
+    for i in range(n - 2):
+        desk.on_bar(_bar(panel, i))
+    one = np.ones(1)
+    desk.submit(np.array([0]), one * 500, one * 100, one, one, one * 100, n - 3, n - 2)
+    filled = [desk.on_bar(_bar(panel, i))[0][2][0] for i in (n - 2, n - 1)]
+    assert filled == pytest.approx([200.0, 200.0])
+    desk.finish(n - 1, close[-1])
+    row = desk.table().row(0, named=True)
+    assert (row["status"], row["filled"]) == ("incomplete", pytest.approx(400.0))
+    assert row["average_price"] == pytest.approx(100 * (1 + 1.5e-4))
+    paid = 400 * 100 * 1.5e-4
+    assert row["shortfall"] == pytest.approx(paid + 100 * 4.0)
+    assert row["shortfall_bps"] == pytest.approx((paid + 400.0) / (500 * 100) * 1e4)
 
 
 def test_each_child_sees_only_the_volumes_of_earlier_bars():
@@ -252,6 +289,7 @@ def test_a_reversal_cancels_the_working_parent_and_trades_from_the_shares_held()
     ("change", "message"),
     [
         ({"exec": {"algo": "vwapp"}}, "exec.algo: unknown algo 'vwapp'"),
+        ({"exec": "fast"}, "exec: expected a mapping or one of ['book', 'is', 'pov', 'twap'"),
         ({"exec": {"slot": 4}}, "exec: unknown key(s) ['slot']"),
         ({"exec": {"slots": 0}}, "exec: slots must be at least 1"),
         ({"exec": {"latency_ms": 1.5}}, "exec.latency_ms: expected an integer"),

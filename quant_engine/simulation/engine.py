@@ -7,6 +7,8 @@ turns into target weights for the next fill. A name without a bar is not traded 
 at its last known price (``mark``: ``ffill``), or its equity point is not re-marked
 (``exact``). All symbols of a timestamp travel in one snapshot
 and are processed with numpy, which is what makes a million bar events a second possible.
+With ``execution`` set, a rebalance's trades are parent orders instead, whose children fill
+into the book over the next bars (``simulation.execution``).
 """
 
 from __future__ import annotations

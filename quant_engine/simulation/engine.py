@@ -280,7 +280,9 @@ class Simulator:
                     cycle_state(ts, symbols, p.scores, p.eligible, p.weights, plan, prices)
                 )
             if desk is not None:  # parents now; their children fill in ``work``
-                desk.submit(order, quantity, price, sigma, adv, mark[order], p.decided_at, ts)
+                desk.submit(
+                    order, quantity, price, sigma, adv, mark[order], p.decided_at, ts, book.shares
+                )
                 return 0.0, 0.0
             cost = costs.cost(quantity * price, sigma, adv)
             record(book.apply(order, quantity, price, cost), p.decided_at, bar_index, ts)
@@ -299,7 +301,7 @@ class Simulator:
             finite = np.isfinite(bar.open)
             equity = book.equity(bar.open if finite.all() else np.where(finite, bar.open, mark))
             traded = paid = 0.0
-            for decided_at, which, quantity, price, cost in desk.on_bar(bar):
+            for decided_at, which, quantity, price, cost in desk.on_bar(bar, book.shares):
                 fills = book.apply(which, quantity, price, cost)
                 record(fills, decided_at, bar_index, bar.timestamp)
                 traded += float(np.abs(quantity * price).sum())

@@ -209,6 +209,7 @@ class ExecutionDesk:
         self.volumes = VolumeHistory(len(symbols))
         self.parents: list[_Parent] = []
         self._working: list[_Parent] = []
+        self._flat = np.zeros(len(symbols), dtype=bool)  # the last decision closes the name
 
     @property
     def working(self) -> bool:
@@ -239,10 +240,14 @@ class ExecutionDesk:
         decision_price: np.ndarray,
         decided_at: Any,
         ts: Any,
+        held: np.ndarray,
     ) -> None:
-        """New parents for a rebalance's trades (planned from :meth:`projected`), arriving now."""
+        """New parents for a rebalance's trades (planned from :meth:`projected` of the book
+        holding ``held``), arriving now."""
+        rest = self.remaining()
         for j, k in enumerate(names.tolist()):
             qty = float(quantity[j])
+            self._flat[k] = (held[k] + rest[k]) + qty == 0  # as the plan computed it
             if round(abs(qty) * UNITS) == 0:  # below the schedules' quantum: not sent
                 continue
             for p in reversed([p for p in self._working if p.name == k]):
@@ -273,9 +278,12 @@ class ExecutionDesk:
             self.parents.append(parent)
             self._working.append(parent)
 
-    def on_bar(self, bar: BarSnapshot) -> list[ChildFills]:
-        """Size and fill this bar's children (from earlier bars only); then record its volume."""
+    def on_bar(self, bar: BarSnapshot, held: np.ndarray) -> list[ChildFills]:
+        """Size and fill this bar's children (from earlier bars only) for a book holding
+        ``held``; then record the bar's volume. The child that completes the last working
+        parent of a name its decision closes sells (or buys) exactly what is held."""
         cfg = self.config
+        parents_of = np.bincount([p.name for p in self._working], minlength=len(self.symbols))
         ref = reference_price(bar.open, bar.high, bar.low, bar.close, cfg.fill_price)
         rows: list[tuple[_Parent, float, float, float]] = []  # parent, shares, price, fee
         for p in self._working:
@@ -295,6 +303,8 @@ class ExecutionDesk:
                 if filled:
                     whole = filled == left
                     shares = p.remaining if whole else filled / UNITS
+                    if whole and self._flat[k] and parents_of[k] == 1 and held[k] * p.sign < 0:
+                        shares = abs(float(held[k]))
                     p.done_units += filled
                     p.done_shares = p.target if whole else p.done_shares + shares
                     p.paid += shares * price

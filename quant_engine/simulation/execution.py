@@ -49,7 +49,7 @@ from quant_engine.execution.algorithms import (
 from quant_engine.execution.bars import reference_price
 from quant_engine.execution.book import BookExecutionConfig, run_on_book
 from quant_engine.execution.commission import BpsCommission
-from quant_engine.execution.report import ParentOrder
+from quant_engine.execution.report import ParentOrder, shortfall_parts
 from quant_engine.orderbook import LatencyModel, Op, OpKind, OrderBookConfig, Side
 from quant_engine.portfolio import BookState
 from quant_engine.simulation.artifacts import write_parquet, write_strict_json
@@ -421,14 +421,17 @@ class ExecutionDesk:
         plain = np.array([p.plain_cost for p in ps], dtype=float)
         cancelled = np.array([p.cancelled for p in ps], dtype=float)
         cancel_value = np.array([p.cancel_value for p in ps], dtype=float)
-        left = np.where([p.status == "cancelled" for p in ps], 0.0, size - done - cancelled)
+        ended = [p.status in ("cancelled", "filled") for p in ps]
+        left = np.where(ended, 0.0, size - done - cancelled)  # unfilled at the end
         average = np.divide(paid, done, out=np.full_like(paid, np.nan), where=done > 0)
+
+        missed = cancelled + left
+        missed_value = cancel_value + np.where(left > 0, left * final, 0.0)
 
         def shortfall_from(price: np.ndarray) -> np.ndarray:
             """Paid vs ``price`` on the fills, costs, and the opportunity cost of the rest."""
-            rest = np.where(left > 0, left * (final - price), 0.0)
-            missed = cancel_value - cancelled * price + rest
-            return sign * (paid - done * price) + fees + sign * missed
+            execution, opportunity = shortfall_parts(sign, price, done, paid, missed, missed_value)
+            return execution + fees + opportunity
 
         shortfall, from_arrival = shortfall_from(decision), shortfall_from(arrival)
         plain_shortfall = sign * size * (arrival - decision) + plain

@@ -476,7 +476,8 @@ class ExecutionDesk:
         return pl.DataFrame(rows, schema=list(columns), orient="row")
 
     def summary(self, table: pl.DataFrame) -> dict[str, float]:
-        """Aggregate shortfall of all parents (currency, and bps of their decision notional)."""
+        """Aggregate shortfall of all parents, in currency and in bps of their notional at the
+        decision (``_shortfall``) or at arrival (``_arrival_shortfall``), executed and plain."""
         decision_notional = float((table["quantity"].abs() * table["decision_price"]).sum())
         arrival_notional = float((table["quantity"].abs() * table["arrival_price"]).sum())
         shortfall = float(table["shortfall"].sum())
@@ -494,9 +495,11 @@ class ExecutionDesk:
             "execution_fill_rate": filled / asked if asked else math.nan,
             "execution_shortfall": shortfall,
             "execution_shortfall_bps": bps(shortfall, decision_notional),
+            "execution_arrival_shortfall": from_arrival,
             "execution_arrival_shortfall_bps": bps(from_arrival, arrival_notional),
             "plain_shortfall": plain,
             "plain_shortfall_bps": bps(plain, decision_notional),
+            "plain_arrival_shortfall": plain_cost,
             "plain_arrival_shortfall_bps": bps(plain_cost, arrival_notional),
         }
 

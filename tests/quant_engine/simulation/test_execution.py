@@ -62,6 +62,25 @@ def test_quant_run_with_exec_twap_reports_implementation_shortfall(tmp_path, cap
     assert metrics["execution_parents"] == executions.height > 0
     assert metrics["execution_shortfall"] == pytest.approx(executions["shortfall"].sum())
     assert metrics["plain_shortfall"] == pytest.approx(executions["plain_shortfall"].sum())
+    assert metrics["execution_arrival_shortfall"] == pytest.approx(
+        executions["arrival_shortfall"].sum()
+    )
+    assert metrics["plain_arrival_shortfall"] == pytest.approx(executions["plain_cost"].sum())
+    # a parent filled whole: its shortfall is what its fills in the trade log paid above the
+    # decision price plus their costs (one parent per name and decision)
+    whole = executions.filter((pl.col("status") == "filled") & (pl.col("cancelled") == 0))
+    paid = (
+        trades.join(whole, on=["symbol", "decided_at"])
+        .group_by("parent")
+        .agg(
+            (pl.col("notional") - pl.col("quantity") * pl.col("decision_price") + pl.col("cost"))
+            .sum()
+            .alias("paid"),
+            pl.col("shortfall").first(),
+        )
+    )
+    assert paid.height == whole.height > 0
+    assert paid["paid"].to_list() == pytest.approx(paid["shortfall"].to_list())
     saved = json.loads((folder / "executions.json").read_text())
     assert saved["config"]["algo"] == "twap" and saved["config"]["slots"] == 4
     assert saved["execution_shortfall_bps"] == pytest.approx(metrics["execution_shortfall_bps"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -21,6 +22,16 @@ from quant_engine.execution.report import CHILD_COLUMNS, ExecutionReport, Parent
 
 FILL_PRICES = ("open", "typical", "close")
 BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+def reference_price(open_: Any, high: Any, low: Any, close: Any, kind: str) -> Any:
+    """A child's reference price in its bar (scalars or arrays): ``open``, ``close`` or
+    ``typical`` ((high + low + close) / 3)."""
+    if kind == "open":
+        return open_
+    if kind == "close":
+        return close
+    return (high + low + close) / 3.0
 
 
 @dataclass(frozen=True)
@@ -78,11 +89,7 @@ class SymbolBars:
         )
 
     def reference_price(self, i: int, kind: str) -> float:
-        if kind == "open":
-            return float(self.open[i])
-        if kind == "close":
-            return float(self.close[i])
-        return float((self.high[i] + self.low[i] + self.close[i]) / 3.0)
+        return float(reference_price(self.open[i], self.high[i], self.low[i], self.close[i], kind))
 
     def index_of(self, ts: object) -> int:
         """Position of the bar at ``ts`` (a value of ``times``, or its numpy form)."""

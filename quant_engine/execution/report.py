@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 
@@ -16,6 +17,23 @@ CHILD_COLUMNS = {
     "price": pl.Float64,
     "commission": pl.Float64,
 }
+
+
+Amount = TypeVar("Amount")  # a float, or a numpy array of one value per parent
+
+
+def shortfall_parts(
+    sign: Amount,
+    benchmark: Amount,
+    filled: Amount,
+    paid: Amount,
+    missed: Amount,
+    missed_value: Amount,
+) -> tuple[Amount, Amount]:
+    """Perold's shortfall in currency against ``benchmark``, less the fees: (execution: what
+    the ``filled`` shares ``paid`` above it; opportunity: the ``missed`` shares valued at
+    ``missed_value`` instead of it), with ``sign`` +1 for buys, -1 for sells."""
+    return sign * (paid - filled * benchmark), sign * (missed_value - missed * benchmark)
 
 
 @dataclass(frozen=True)
@@ -63,11 +81,21 @@ class ExecutionReport:
     def _bps(self, cost: float) -> float:
         return cost / (self.parent.quantity * self.arrival_price) * 1e4
 
+    def _parts(self) -> tuple[float, float]:
+        f = self.children
+        paid = float((f["filled_qty"] * f["price"]).sum())
+        return shortfall_parts(
+            self.parent.sign,
+            self.arrival_price,
+            self.filled,
+            paid,
+            self.unfilled,
+            self.unfilled * self.final_price,
+        )
+
     @property
     def execution_bps(self) -> float:
-        f = self.children
-        paid = float((f["filled_qty"] * (f["price"] - self.arrival_price)).sum())
-        return self._bps(self.parent.sign * paid)
+        return self._bps(self._parts()[0])
 
     @property
     def commission_bps(self) -> float:
@@ -75,8 +103,7 @@ class ExecutionReport:
 
     @property
     def opportunity_bps(self) -> float:
-        moved = self.parent.sign * self.unfilled * (self.final_price - self.arrival_price)
-        return self._bps(moved) + 0.0  # no -0.0
+        return self._bps(self._parts()[1]) + 0.0  # no -0.0
 
     @property
     def shortfall_bps(self) -> float:

@@ -27,6 +27,9 @@ capital policy and the weight limits (``max_gross_exposure``, ``turnover_cap``,
 its entry rule). Every fill carries a ``reason``: ``entry`` (it opened or added to a
 position), ``signal`` (a decision reduced, closed or reversed one), ``stop_loss``,
 ``take_profit``, ``trailing_stop``, ``time`` or ``drawdown_stop``.
+
+With ``execution`` set, a rebalance's trades are parent orders instead, whose children fill
+into the book over the next bars (``simulation.execution``).
 """
 
 from __future__ import annotations
@@ -55,11 +58,13 @@ from quant_engine.simulation.artifacts import RunArtifacts, describe_strategy, w
 from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
+from quant_engine.simulation.execution import ExecutionConfig, ExecutionDesk
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import (
     empty_trades,
     entry_or_signal,
     run_metrics,
+    strict,
     trade_frame,
 )
 from quant_engine.simulation.risk import RollingRisk
@@ -88,6 +93,7 @@ class SimulationConfig(BookConfig):
     seed: int = 0
     progress_interval: int = 500
     record_cycles: bool = False  # keep each rebalance's CycleState (cycles.jsonl in artifacts)
+    execution: ExecutionConfig | None = None  # work orders over the next bars (execution.py)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -95,6 +101,8 @@ class SimulationConfig(BookConfig):
             raise ValueError(f"unknown fill_at {self.fill_at!r}: use next_open or same_close")
         if self.progress_interval < 1:
             raise ValueError(f"progress_interval must be positive, got {self.progress_interval}")
+        if self.execution is not None and self.fill_at != "next_open":
+            raise ValueError("exec works orders from the next open: needs fill_at next_open")
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class SimulationResult:
     cycles: list[CycleState]
     wall_seconds: float
     active_from: int | None  # first bar that filled a decision with a tradable signal
+    executions: pl.DataFrame | None = None  # one row per parent order (with an execution)
 
     def daily(self) -> pl.DataFrame:
         """Per-period rows in the vectorized backtest's layout (trade date, returns, equity).
@@ -196,6 +205,11 @@ class Simulator:
                 "limits.max_gross_exposure, turnover_cap and kelly_fraction apply to weight "
                 f"strategies; {type(strategy).__name__} caps its entries in its entry rule"
             )
+        if hasattr(strategy, "on_close") and config.execution is not None:
+            raise ValueError(
+                "exec works the orders of weight strategies; "
+                f"{type(strategy).__name__} fills its own decisions"
+            )
         self.config = config
         self.run_config = run_config or {
             "simulator": "event_driven",
@@ -254,6 +268,11 @@ class Simulator:
         exact = cfg.mark == "exact"
         per_symbol = rules.allocation == "per_symbol"
         per_symbol_skip = per_symbol and rules.max_volume_share is None
+        desk = (
+            ExecutionDesk(cfg.execution, costs, symbols, cfg.seed, cfg.risk_window)
+            if cfg.execution is not None
+            else None
+        )
         strategy.start(symbols)
         account = Account(symbols, book) if isinstance(strategy, AccountStrategy) else None
         exit_rules = strategy.exits if account is not None else None
@@ -404,11 +423,14 @@ class Simulator:
                 active_from = bar_index
             finite = np.isfinite(prices)
             marks = prices if finite.all() else np.where(finite, prices, mark)
-            if per_symbol_skip and np.array_equal(np.sign(p.weights), np.sign(book.shares)):
+            state = book.state(marks, per_symbol)
+            if desk is not None:  # plan as if the working parents were done
+                state = desk.projected(state, marks)
+            if per_symbol_skip and np.array_equal(np.sign(p.weights), np.sign(state.shares)):
                 return 0.0, 0.0
             plan = core.plan(
                 p.weights,
-                book.state(marks, per_symbol),
+                state,
                 prices,
                 p.adv if needs_risk else None,
                 cost_rate,
@@ -422,14 +444,34 @@ class Simulator:
             price = prices[order]
             if limits.turnover_cap is not None:
                 quantity *= limits.turnover_scale(float(np.abs(quantity * price).sum()), equity)
-            cost = cost_of(order, quantity * price, p.sigma, p.adv)
-            fills = book.apply(order, quantity, price, cost)
-            record(bar_index, ts, p.decided_at, fills, p.reason)
+            sigma, adv = p.sigma[order], p.adv[order]
+            if costs.impact_coef > 0:  # unknown risk: no impact, as in the vectorized backtest
+                sigma = np.where(np.isfinite(sigma), sigma, 0.0)
+                adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
             if cfg.record_cycles:
                 cycles.append(
                     cycle_state(ts, symbols, p.scores, p.eligible, p.weights, plan, prices)
                 )
+            if desk is not None:  # parents now; their children fill in ``work``
+                desk.submit(
+                    order, quantity, price, sigma, adv, mark[order], p.decided_at, ts, book.shares
+                )
+                return 0.0, 0.0
+            cost = costs.cost(quantity * price, sigma, adv)
+            record(bar_index, ts, p.decided_at, book.apply(order, quantity, price, cost), p.reason)
             return float(np.abs(quantity * price).sum()) / equity, float(cost.sum()) / equity
+
+        def work(bar: BarSnapshot, bar_index: int) -> tuple[float, float]:
+            """Fill the working parents' children of this bar into the book."""
+            finite = np.isfinite(bar.open)
+            equity = book.equity(bar.open if finite.all() else np.where(finite, bar.open, mark))
+            traded = paid = 0.0
+            for decided_at, which, quantity, price, cost in desk.on_bar(bar, book.shares):
+                fills = book.apply(which, quantity, price, cost)
+                record(bar_index, bar.timestamp, decided_at, fills, None)
+                traded += float(np.abs(quantity * price).sum())
+                paid += float(cost.sum())
+            return traded / equity, paid / equity
 
         for bar in stream:
             i += 1
@@ -458,6 +500,9 @@ class Simulator:
             if positions:
                 exit_turnover, exit_cost = fill_exits(bar, i, ts)
                 turnover, cost = turnover + exit_turnover, cost + exit_cost
+            if desk is not None:
+                worked = work(bar, i)
+                turnover, cost = turnover + worked[0], cost + worked[1]
             np.copyto(mark, bar.close, where=np.isfinite(bar.close))
             if risk is not None:
                 risk.update(bar.close, bar.volume)
@@ -533,6 +578,11 @@ class Simulator:
         trades = _trade_table(fills_log, bars, names)
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
+        executions = None
+        if desk is not None:
+            desk.finish(previous_ts, mark)
+            executions = desk.table(bars.schema.get("timestamp"))
+            metrics.update(strict(desk.summary(executions)))
         if self.progress is not None and (bars.height % cfg.progress_interval or not bars.height):
             last = float(bars["equity_close"][-1]) if bars.height else cfg.capital
             self.progress(bars.height, total, {"equity": last, "drawdown": last / peak - 1})
@@ -543,11 +593,13 @@ class Simulator:
                 (artifacts.path / "cycles.jsonl").write_text(
                     "".join(c.to_json() + "\n" for c in cycles)
                 )
+            if desk is not None:
+                desk.write(artifacts.path, executions, metrics)
             path = artifacts.finish(
                 status, metrics, bars, trades, {"bar_events": bars.height * n, "wall_s": wall}
             )
         return SimulationResult(
-            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from
+            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from, executions
         )
 
 

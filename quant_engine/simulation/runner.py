@@ -37,6 +37,7 @@ from quant_engine.simulation.capital import FullCapital, VolatilityScaled, capit
 from quant_engine.simulation.components import ComponentStrategy
 from quant_engine.simulation.engine import SimulationConfig, SimulationResult, Simulator
 from quant_engine.simulation.events import BarPanel
+from quant_engine.simulation.execution import ExecutionConfig
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import (
     empty_trades,
@@ -66,7 +67,7 @@ SIMULATORS = ("event_driven", "vectorized")
 SOURCES = ("synthetic", "directory", "csv")  # csv: the older name of directory
 SELECTION = ("symbols", "start", "end")  # honoured for every source: start <= day < end
 SECTIONS = ("run", "data", "strategy", "portfolio", "costs", "limits", "capital_policy")
-SECTIONS += ("simulation", "walk_forward")
+SECTIONS += ("simulation", "walk_forward", "exec")
 SIMULATION_KEYS = ("capital", "fill_at", "mark", "risk_window", "progress_interval")
 SIMULATION_KEYS += ("record_cycles",)
 
@@ -256,6 +257,25 @@ def _policy(raw: dict[str, Any], where: str) -> FullCapital | VolatilityScaled:
     return capital_policy(name, **policy)
 
 
+def _execution(raw: dict[str, Any], simulator: str, where: str) -> ExecutionConfig | None:
+    """The ``exec`` section: how the event-driven simulator works its orders (or none); a
+    name alone is short for its defaults (``exec: twap``; ``exec: book``: TWAP on the book)."""
+    section = raw.get("exec")
+    if section is None:
+        return None
+    if simulator != "event_driven":
+        raise ConfigError(f"{where}: exec: orders are worked by simulator: event_driven only")
+    if isinstance(section, str):
+        short = {name: {"algo": name} for name in ("twap", "vwap", "pov", "is")}
+        short["book"] = {"venue": "book"}
+        if section not in short:
+            raise ConfigError(
+                f"{where}: exec: expected a mapping or one of {sorted(short)}, got {section!r}"
+            )
+        section = short[section]
+    return _build(ExecutionConfig, section, f"{where}: exec")
+
+
 def _artifacts_dir(value: Any, where: str, base: Path) -> Path:
     if value is None:
         return QuantHome.resolve().reports / "simulations"
@@ -335,6 +355,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         limits=_build(RiskLimits, raw.get("limits"), f"{where}: limits"),
         capital_policy=_policy(raw, where),
         seed=seed,
+        execution=_execution(raw, simulator, where),
     )
     try:
         simulation = SimulationConfig(**sim_raw)
@@ -353,6 +374,11 @@ def load_run_config(path: str | Path) -> RunConfig:
     ):
         raise ConfigError(
             f"{where}: limits and capital_policy are enforced by simulator: event_driven only"
+        )
+    if name == COMPONENTS and simulation.execution is not None:
+        raise ConfigError(
+            f"{where}: exec: works the orders of weight strategies; strategy components fill "
+            "their entries at the next open and their exits at their levels"
         )
     wf = _section(raw, "walk_forward", where)
     grid = wf.get("grid")

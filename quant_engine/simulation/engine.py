@@ -35,6 +35,7 @@ from quant_engine.simulation.artifacts import RunArtifacts, describe_strategy, w
 from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
+from quant_engine.simulation.exports import round_trips, signal_table
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import empty_trades, run_metrics, trade_frame
 from quant_engine.simulation.risk import RollingRisk
@@ -86,6 +87,7 @@ class SimulationResult:
     cycles: list[CycleState]
     wall_seconds: float
     active_from: int | None  # first bar that filled a decision with a tradable signal
+    signals: pl.DataFrame | None = None  # the strategy's scores: timestamp, symbol, score, eligible
 
     def daily(self) -> pl.DataFrame:
         """Per-period rows in the vectorized backtest's layout (trade date, returns, equity).
@@ -109,13 +111,25 @@ class SimulationResult:
             }
         )
 
-    def export_parquet(self, directory: str | Path) -> tuple[Path, Path]:
-        """Write ``bars.parquet`` and ``trades.parquet`` into ``directory``."""
+    def round_trips(self) -> pl.DataFrame:
+        """The fills matched into round trips, FIFO per symbol (:func:`exports.round_trips`)."""
+        return round_trips(self.trades, self.bars["timestamp"])
+
+    def export_parquet(self, directory: str | Path) -> dict[str, Path]:
+        """Write ``bars``, ``signals``, ``fills`` and ``round_trips`` ``.parquet`` (the per-bar
+        table, the strategy's scores, the fills, the round trips) into ``directory``."""
         directory = Path(directory)
-        return (
-            write_parquet(self.bars, directory / "bars.parquet"),
-            write_parquet(self.trades, directory / "trades.parquet"),
-        )
+        tables = {
+            "bars": self.bars,
+            "signals": self.signals,
+            "fills": self.trades,
+            "round_trips": self.round_trips(),
+        }
+        return {
+            name: write_parquet(table, directory / f"{name}.parquet")
+            for name, table in tables.items()
+            if table is not None
+        }
 
 
 @dataclass
@@ -228,6 +242,9 @@ class Simulator:
         cum_realized = 0.0
         short: list[bool] = []  # decisions without targets for want of valid scores
         short_at: list = []
+        decided_rows: list[int] = []  # the bars whose close produced a signal, and its scores
+        decided_scores: list[np.ndarray] = []
+        decided_eligible: list[np.ndarray] = []
         i = -1
 
         def execute(
@@ -300,6 +317,9 @@ class Simulator:
             if not halted:
                 signal = strategy.on_bar(bar)
                 if signal is not None:
+                    decided_rows.append(i)
+                    decided_scores.append(np.array(signal.scores, dtype=float))
+                    decided_eligible.append(np.array(signal.eligible, dtype=bool))
                     sigma = risk.sigma.copy() if risk is not None else nan
                     adv = risk.adv.copy() if risk is not None else nan
                     eligible = signal.eligible
@@ -349,6 +369,12 @@ class Simulator:
         if bars.height and same_close:
             bars = bars.rename({"equity_open": "equity_at_fill"})
         trades = _trade_table(fills_log, bars, names)
+        signals = signal_table(
+            bars["timestamp"].gather(decided_rows) if bars.height else pl.Series("timestamp", []),
+            symbols,
+            np.array(decided_scores).reshape(len(decided_rows), n),
+            np.array(decided_eligible).reshape(len(decided_rows), n),
+        )
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
         if self.progress is not None:
@@ -361,10 +387,15 @@ class Simulator:
                     "".join(c.to_json() + "\n" for c in cycles)
                 )
             path = artifacts.finish(
-                status, metrics, bars, trades, {"bar_events": bars.height * n, "wall_s": wall}
+                status,
+                metrics,
+                bars,
+                trades,
+                {"bar_events": bars.height * n, "wall_s": wall},
+                {"signals": signals, "round_trips": round_trips(trades, bars["timestamp"])},
             )
         return SimulationResult(
-            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from
+            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from, signals
         )
 
 

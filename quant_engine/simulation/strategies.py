@@ -69,7 +69,7 @@ def load_strategy_class(spec: str, search: str | Path | None = None) -> type:
         raise ValueError(f"module {module_name!r} has no {class_name!r} (from {spec!r})")
     lacking = [m for m in ("start", "on_bar") if not callable(getattr(cls, m, None))]
     if not isinstance(cls, type) or lacking:
-        what = f"it has no {' or '.join(lacking)} method" if lacking else "it is not a class"
+        what = "it is not a class" if not isinstance(cls, type) else f"it has no {lacking[0]}"
         raise ValueError(
             f"{spec!r} is not a strategy: {what} (a strategy class has start(symbols) and "
             "on_bar(bar) -> Signal | None)"
@@ -188,7 +188,11 @@ class Momentum:
 
 @dataclass
 class ScoreTable:
-    """Precomputed scores (``timestamp, symbol, score``), released at their own timestamp."""
+    """Precomputed scores (``timestamp, symbol, score``), released at their own timestamp.
+
+    From the first scored timestamp on, a bar without scores is a decision without valid
+    scores (no targets), as the NaN row :meth:`scores` gives the vectorized backtester.
+    """
 
     signals: pl.DataFrame
     _rows: dict = field(init=False, repr=False)
@@ -200,6 +204,8 @@ class ScoreTable:
                 wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(symbol))
         matrix = wide.select(symbols).to_numpy().astype(float)
         self._rows = dict(zip(wide["timestamp"].to_list(), matrix, strict=True))
+        self._first = min(self._rows, default=None)
+        self._blank = Signal(np.full(len(symbols), np.nan), np.zeros(len(symbols), dtype=bool))
 
     def scores(self, panel: BarPanel) -> np.ndarray:
         self.start(panel.symbols)
@@ -209,5 +215,5 @@ class ScoreTable:
     def on_bar(self, bar: BarSnapshot) -> Signal | None:
         row = self._rows.get(bar.timestamp)
         if row is None:
-            return None
+            return None if self._first is None or bar.timestamp < self._first else self._blank
         return Signal(row, np.isfinite(row))

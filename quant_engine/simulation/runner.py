@@ -621,10 +621,11 @@ def simulate(
     if artifacts_root is not None:
         run = RunArtifacts(artifacts_root, resolved, sim.seed, cfg.name)
         run.log_trades(trade_lines(trades))
-        decided = np.isfinite(scores).any(axis=1)  # the bars with a decision, as event-driven
+        scored = np.isfinite(scores).any(axis=1)  # decisions from the first score on
+        decided = np.arange(int(np.argmax(scored)) if scored.any() else len(bars), len(bars))
         tables = {
             "signals": signal_table(
-                pl.Series("timestamp", bars.timestamps).gather(np.flatnonzero(decided)),
+                pl.Series("timestamp", bars.timestamps).gather(decided),
                 bars.symbols,
                 scores[decided],
                 np.isfinite(scores[decided]),

@@ -88,7 +88,9 @@ def test_a_signal_file_runs_in_both_simulators_and_they_agree(tmp_path, capsys, 
         assert signals.columns == ["timestamp", "symbol", "score", "eligible"]
         trips = pl.read_parquet(run / "round_trips.parquet")
         assert trips.columns == list(ROUND_TRIP_COLUMNS) and trips.height > 5
-    event_signals = pl.read_parquet(folder / "signals.parquet").drop_nulls("score")
+    vector_signals = pl.read_parquet(Path(vector["artifacts"]) / "signals.parquet")
+    assert pl.read_parquet(folder / "signals.parquet").equals(vector_signals)
+    event_signals = vector_signals.drop_nulls("score")
     expected = scores.rename({"alpha": "score"}).sort("timestamp", "symbol")
     assert event_signals.select(expected.columns).sort("timestamp", "symbol").equals(expected)
 
@@ -102,7 +104,10 @@ def test_a_score_stamped_t_trades_at_the_next_open(tmp_path, capsys):
     table.write_parquet(tmp_path / "one_day.parquet")
     for simulator in ("event_driven", "vectorized"):
         config = _config(tmp_path, {"name": "signals", "path": "one_day.parquet"}, simulator)
-        trades = pl.read_parquet(Path(_run(config, capsys)["artifacts"]) / "trades.parquet")
+        folder = Path(_run(config, capsys)["artifacts"])
+        trades = pl.read_parquet(folder / "trades.parquet")
+        signals = pl.read_parquet(folder / "signals.parquet")
+        assert signals["timestamp"].min() == t and signals.drop_nulls("score").height == 4
         assert trades["symbol"].to_list() == ["S001", "S001"], simulator
         assert trades["side"].to_list() == ["buy", "sell"]
         assert trades["decided_at"].to_list() == [t, STAMPS[101]]
@@ -238,6 +243,13 @@ def test_a_users_strategy_class_runs_from_the_configs_folder(tmp_path, capsys):
     assert "strategy.params: unknown key(s) ['window']; known: ['lookback']" in line
     line = _error(_config(tmp_path, {**strategy, "params": {"lookback": 0}}), capsys)
     assert "strategy.params: ValueError: lookback must be at least 1, got 0" in line
+    config = _config(tmp_path, strategy)
+    raw = yaml.safe_load(config.read_text())
+    raw["walk_forward"] = {"train_bars": 60, "test_bars": 40, "grid": {"lookback": [2, 6]}}
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["wfv", "-c", str(config)]) == 0
+    folds = json.loads(capsys.readouterr().out)["folds"]
+    assert len(folds) == 2 and {f["params"]["lookback"] for f in folds} <= {2, 6}
     line = _error(_config(tmp_path, strategy, "vectorized"), capsys)
     assert "run.simulator: vectorized needs the strategy's scores(panel)" in line
 

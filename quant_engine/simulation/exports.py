@@ -12,7 +12,6 @@ fill is a row with ``exit_reason`` ``open`` and no exit, PnL or return.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -54,15 +53,25 @@ def round_trip_schema(timestamp_dtype: pl.DataType) -> dict[str, pl.DataType]:
 
 def round_trips(fills: pl.DataFrame, timestamps: list | pl.Series) -> pl.DataFrame:
     """FIFO round trips of ``fills`` (``timestamp, symbol, quantity, price``, optional
-    ``cost``, ``position`` and ``reason``) over the run's bar ``timestamps``."""
-    stamps = list(timestamps)
-    index = {ts: k for k, ts in enumerate(stamps)}
-    dtype = fills.schema.get("timestamp", pl.Int64)
-    rows: dict[str, list] = {c: [] for c in ROUND_TRIP_COLUMNS}
-    lots: dict[str, deque] = {}
+    ``cost``, ``position`` and ``reason``) over the run's bar ``timestamps`` (increasing)."""
+    stamps = pl.Series("timestamp", timestamps)
+    if fills.height:
+        stamps = stamps.cast(fills.schema["timestamp"])
+    found = stamps.search_sorted(fills["timestamp"]).clip(0, max(len(stamps) - 1, 0))
+    off = (
+        fills["timestamp"].ne_missing(stamps.gather(found))
+        if len(stamps)
+        else pl.repeat(True, fills.height, eager=True)  # no bars: no fill is at one
+    )
+    if off.any():
+        row = int(off.arg_max())
+        raise ValueError(
+            f"fills: timestamp {fills['timestamp'][row]} of a {fills['symbol'][row]} fill is "
+            "not a bar of the run"
+        )
     has = set(fills.columns)
     columns = [
-        fills["timestamp"].to_list(),
+        found.to_list(),
         fills["symbol"].to_list(),
         fills["quantity"].to_list(),
         fills["price"].to_list(),
@@ -70,61 +79,73 @@ def round_trips(fills: pl.DataFrame, timestamps: list | pl.Series) -> pl.DataFra
         fills["position"].to_list() if "position" in has else [None] * fills.height,
         fills["reason"].to_list() if "reason" in has else [None] * fills.height,
     ]
-
-    def emit(lot: list, quantity: float, ts: Any, price: float, cost: float, reason: str):
-        entry_ts, entry_price, _, entry_cost_per_share, symbol = lot
-        sign = 1.0 if lot[2] > 0 else -1.0
-        piece_cost = (entry_cost_per_share + cost) * quantity
-        pnl = sign * (price - entry_price) * quantity - piece_cost
-        rows["symbol"].append(symbol)
-        rows["side"].append("long" if sign > 0 else "short")
-        rows["quantity"].append(quantity)
-        rows["entry_time"].append(entry_ts)
-        rows["entry_price"].append(entry_price)
-        rows["exit_time"].append(ts)
-        rows["exit_price"].append(price)
-        rows["bars_held"].append(index[ts] - index[entry_ts])
-        rows["cost"].append(piece_cost)
-        rows["pnl"].append(pnl)
-        rows["return"].append(pnl / (entry_price * quantity))
-        rows["exit_reason"].append(reason)
-
-    for ts, symbol, qty, price, cost, position, reason in zip(*columns, strict=True):
+    # a lot: [entry bar, entry price, signed shares left, entry cost per share, symbol]
+    pieces: list[tuple] = []  # (symbol, sign, shares, entry bar, entry price, exit bar, ...)
+    lots: dict[str, deque] = {}
+    for bar, symbol, qty, price, cost, position, reason in zip(*columns, strict=True):
         if qty == 0:
             continue
-        if ts not in index:
-            raise ValueError(f"fills: timestamp {ts} of a {symbol} fill is not a bar of the run")
         book = lots.setdefault(symbol, deque())
         per_share = (cost or 0.0) / abs(qty)
         left = abs(qty)
         while left > 0 and book and (book[0][2] > 0) != (qty > 0):
             lot = book[0]
             matched = min(left, abs(lot[2]))
-            emit(lot, matched, ts, price, per_share, reason or "signal")
+            sign = 1.0 if lot[2] > 0 else -1.0
+            pieces.append(
+                (symbol, sign, matched, lot[0], lot[1], bar, price, lot[3] + per_share, reason)
+            )
             left -= matched
-            lot[2] -= np.sign(lot[2]) * matched
+            lot[2] -= sign * matched
             if abs(lot[2]) <= _TOLERANCE * matched:
                 book.popleft()
         if position == 0:  # flat after the fill: residues of float rounding are not lots
             book.clear()
         elif left > _TOLERANCE * abs(qty):
-            book.append([ts, price, left if qty > 0 else -left, per_share, symbol])
-    last = len(stamps) - 1
+            book.append([bar, price, left if qty > 0 else -left, per_share, symbol])
     for book in lots.values():
-        for entry_ts, entry_price, quantity, per_share, symbol in book:
-            rows["symbol"].append(symbol)
-            rows["side"].append("long" if quantity > 0 else "short")
-            rows["quantity"].append(abs(quantity))
-            rows["entry_time"].append(entry_ts)
-            rows["entry_price"].append(entry_price)
-            rows["exit_time"].append(None)
-            rows["exit_price"].append(None)
-            rows["bars_held"].append(last - index[entry_ts])
-            rows["cost"].append(per_share * abs(quantity))
-            rows["pnl"].append(None)
-            rows["return"].append(None)
-            rows["exit_reason"].append("open")
-    frame = pl.DataFrame(rows, schema=round_trip_schema(dtype))
+        for bar, entry_price, shares, per_share, symbol in book:
+            sign = 1.0 if shares > 0 else -1.0
+            pieces.append(
+                (symbol, sign, abs(shares), bar, entry_price, None, None, per_share, "open")
+            )
+    schema = round_trip_schema(stamps.dtype)
+    if not pieces:
+        return pl.DataFrame(schema=schema)
+    symbol, sign, shares, entry, entry_price, exit_, exit_price, per_share, reason = map(
+        list, zip(*pieces, strict=True)
+    )
+    frame = pl.DataFrame(
+        {
+            "symbol": symbol,
+            "sign": sign,
+            "quantity": shares,
+            "entry": entry,
+            "entry_price": entry_price,
+            "exit": pl.Series(exit_, dtype=pl.Int64),
+            "exit_price": pl.Series(exit_price, dtype=pl.Float64),
+            "per_share": per_share,
+            "reason": pl.Series(reason, dtype=pl.String),
+        }
+    )
+    last = len(stamps) - 1
+    cost = pl.col("per_share") * pl.col("quantity")
+    pnl = pl.col("sign") * (pl.col("exit_price") - pl.col("entry_price")) * pl.col("quantity")
+    frame = frame.select(
+        "symbol",
+        pl.when(pl.col("sign") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"),
+        "quantity",
+        pl.lit(stamps).gather(pl.col("entry")).alias("entry_time"),
+        "entry_price",
+        pl.lit(stamps).gather(pl.col("exit")).alias("exit_time"),
+        "exit_price",
+        (pl.col("exit").fill_null(last) - pl.col("entry")).alias("bars_held"),
+        cost.alias("cost"),
+        (pnl - cost).alias("pnl"),
+        ((pnl - cost) / (pl.col("entry_price") * pl.col("quantity"))).alias("return"),
+        pl.col("reason").fill_null("signal").alias("exit_reason"),
+    )
+    frame = frame.cast(schema)  # type: ignore[arg-type]
     return frame.sort("entry_time", "symbol", "exit_time", nulls_last=True, maintain_order=True)
 
 
@@ -139,7 +160,7 @@ def signal_table(
     return pl.DataFrame(
         {
             "timestamp": timestamps.gather(np.repeat(np.arange(t), n)),
-            "symbol": np.tile(np.array(symbols, dtype=str), t),
+            "symbol": pl.Series(symbols, dtype=pl.String).gather(np.tile(np.arange(n), t)),
             "score": scores.ravel(),
             "eligible": eligible.ravel(),
         }

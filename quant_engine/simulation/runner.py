@@ -1,10 +1,11 @@
 """Runs from a YAML config: ``quant run -c config.yaml`` and ``quant wfv -c config.yaml``.
 
-A config names its data (the synthetic market or a directory of CSV/Parquet bar files), its
-strategy and parameters, the portfolio rules, costs, limits, capital policy and simulator
-(``event_driven`` or ``vectorized``). Every value is checked where the file is read: a bad one
-is a :class:`ConfigError` naming the file, the key and what is expected; bad bars are a
-:class:`DataError`. Every run writes ``<artifacts_dir>/<run_id>/`` (default
+A config names its data (the synthetic market, a directory of CSV/Parquet bar files or the
+platform's bar store), its strategy (built in, a signal file's scores or the user's
+``package.module:Class``) and parameters, the portfolio rules, costs, limits, capital policy
+and simulator (``event_driven`` or ``vectorized``). Every value is checked where the file is
+read: a bad one is a :class:`ConfigError` naming the file, the key and what is expected; bad
+bars are a :class:`DataError`. Every run writes ``<artifacts_dir>/<run_id>/`` (default
 ``QUANT_HOME/reports/simulations``). Walk-forward (``wfv``) picks the parameters with the best
 Sharpe on each training fold and applies them to the following test fold; the test folds,
 stitched, are the out-of-sample result.

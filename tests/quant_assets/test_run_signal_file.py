@@ -10,24 +10,32 @@ import yaml
 from quant_assets.cli import main
 from quant_engine.signals import read_signal_file
 
+README_CONFIG = """
+data: {source: store}                 # QUANT_HOME/assets/raw_bars.parquet
+strategy: {name: signals, path: .quant/signals/signals.parquet}   # saved where quant demo ran
+portfolio: {mode: long_short, top_k: 4}
+"""
 
-def _config(tmp_path: Path, home: Path, simulator: str) -> Path:
-    config = {
-        "run": {"name": f"demo-{simulator}", "simulator": simulator, "artifacts_dir": "out"},
-        "data": {"source": "store", "path": str(home / "assets" / "raw_bars.parquet")},
-        "strategy": {"name": "signals", "path": str(home / "signals" / "signals.parquet")},
-        "portfolio": {"mode": "long_short", "top_k": 4},
-        "costs": {"commission_bps": 1.0, "half_spread_bps": 2.0, "impact_coef": 0.1},
-    }
+
+def _config(tmp_path: Path, simulator: str) -> Path:
+    """The README's example, in the folder whose ``.quant`` is the demo's home."""
+    config = yaml.safe_load(README_CONFIG)
+    config["run"] = {"name": f"demo-{simulator}", "simulator": simulator, "artifacts_dir": "out"}
+    config["costs"] = {"commission_bps": 1.0, "half_spread_bps": 2.0, "impact_coef": 0.1}
     path = tmp_path / f"{simulator}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def test_quant_run_backtests_the_demos_signal_file(materialized_home, tmp_path, capsys):
+def test_quant_run_backtests_the_demos_signal_file(
+    materialized_home, tmp_path, capsys, monkeypatch
+):
+    (tmp_path / ".quant").symlink_to(materialized_home)  # as if quant demo ran in tmp_path
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QUANT_HOME", raising=False)
     summaries = {}
     for simulator in ("event_driven", "vectorized"):
-        assert main(["run", "-c", str(_config(tmp_path, materialized_home, simulator))]) == 0
+        assert main(["run", "-c", str(_config(tmp_path, simulator))]) == 0
         summaries[simulator] = json.loads(capsys.readouterr().out)
     event, vector = summaries["event_driven"], summaries["vectorized"]
     assert event["status"] == "completed" and event["metrics"]["n_fills"] > 50

@@ -116,6 +116,39 @@ def test_a_score_stamped_t_trades_at_the_next_open(tmp_path, capsys):
         assert trades["price"].to_list() == opens.sort("timestamp")["open"].to_list()
 
 
+def test_dates_and_zoneless_times_are_utc_and_null_scores_are_none(tmp_path, capsys):
+    scores = _momentum_scores("score")
+    scores.write_parquet(tmp_path / "utc.parquet")
+    as_dates = scores.with_columns(pl.col("timestamp").dt.date())
+    as_dates.with_columns(pl.col("timestamp").cast(pl.String)).write_csv(tmp_path / "dates.csv")
+    naive = scores.with_columns(pl.col("timestamp").dt.replace_time_zone(None))
+    blank_day = pl.col("timestamp") == STAMPS[80].replace(tzinfo=None)
+    naive = naive.with_columns(pl.when(blank_day).then(None).otherwise("score").alias("score"))
+    naive.write_parquet(tmp_path / "naive.parquet")
+    equity = {}
+    for name in ("utc.parquet", "dates.csv", "naive.parquet"):
+        summary = _run(_config(tmp_path, {"name": "signals", "path": name}), capsys)
+        equity[name] = summary["metrics"]["final_equity"]
+    assert equity["dates.csv"] == equity["utc.parquet"]
+    assert equity["naive.parquet"] != equity["utc.parquet"]  # a day without scores: cash
+
+
+def test_walk_forward_over_a_signal_file_searches_portfolio_rules(tmp_path, capsys):
+    _momentum_scores("score").write_parquet(tmp_path / "s.parquet")
+    config = _config(
+        tmp_path,
+        {"name": "signals", "path": "s.parquet"},
+        walk_forward={"train_bars": 60, "test_bars": 40, "grid": {"top_k": [1, 2]}},
+    )
+    assert main(["wfv", "-c", str(config)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["folds"]) == 2
+    raw = yaml.safe_load(config.read_text())
+    raw["walk_forward"]["grid"] = {"lookback": [1, 2]}
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["wfv", "-c", str(config)]) == 2
+    assert "walk_forward.grid: unknown parameter(s) ['lookback']" in capsys.readouterr().err
+
+
 def test_data_symbols_select_from_the_signal_file(tmp_path, capsys):
     _momentum_scores("score").write_parquet(tmp_path / "s.parquet")
     config = _config(tmp_path, {"name": "signals", "path": "s.parquet"})

@@ -122,12 +122,16 @@ class RunArtifacts:
         bars: pl.DataFrame,
         trades: pl.DataFrame,
         extra: dict[str, Any] | None = None,
+        tables: dict[str, pl.DataFrame] | None = None,
     ) -> Path:
-        """Close the log; write metrics, the equity curve, the tables and the final manifest."""
+        """Close the log; write metrics, the equity curve, the fills, the other ``tables``
+        (``<name>.parquet``: signals, round trips) and the final manifest."""
         self._trades.close()
         write_strict_json(self.path / "metrics.json", metrics)
         write_parquet(bars, self.path / "equity.parquet")
         write_parquet(trades, self.path / "trades.parquet")
+        for name, table in (tables or {}).items():
+            write_parquet(table, self.path / f"{name}.parquet")
         self.manifest.update(
             status=status, finished_at=datetime.now(UTC).isoformat(), **(extra or {})
         )

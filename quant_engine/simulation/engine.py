@@ -59,6 +59,7 @@ from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
 from quant_engine.simulation.execution import ExecutionConfig, ExecutionDesk
+from quant_engine.simulation.exports import round_trips, signal_table
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import (
     empty_trades,
@@ -119,6 +120,7 @@ class SimulationResult:
     wall_seconds: float
     active_from: int | None  # first bar that filled a decision with a tradable signal
     executions: pl.DataFrame | None = None  # one row per parent order (with an execution)
+    signals: pl.DataFrame | None = None  # the strategy's scores: timestamp, symbol, score, eligible
 
     def daily(self) -> pl.DataFrame:
         """Per-period rows in the vectorized backtest's layout (trade date, returns, equity).
@@ -142,13 +144,25 @@ class SimulationResult:
             }
         )
 
-    def export_parquet(self, directory: str | Path) -> tuple[Path, Path]:
-        """Write ``bars.parquet`` and ``trades.parquet`` into ``directory``."""
+    def round_trips(self) -> pl.DataFrame:
+        """The fills matched into round trips, FIFO per symbol (:func:`exports.round_trips`)."""
+        return round_trips(self.trades, self.bars["timestamp"])
+
+    def export_parquet(self, directory: str | Path) -> dict[str, Path]:
+        """Write ``bars``, ``signals``, ``fills`` and ``round_trips`` ``.parquet`` (the per-bar
+        table, the strategy's scores, the fills, the round trips) into ``directory``."""
         directory = Path(directory)
-        return (
-            write_parquet(self.bars, directory / "bars.parquet"),
-            write_parquet(self.trades, directory / "trades.parquet"),
-        )
+        tables = {
+            "bars": self.bars,
+            "signals": self.signals,
+            "fills": self.trades,
+            "round_trips": self.round_trips(),
+        }
+        return {
+            name: write_parquet(table, directory / f"{name}.parquet")
+            for name, table in tables.items()
+            if table is not None
+        }
 
 
 @dataclass
@@ -302,6 +316,9 @@ class Simulator:
         cum_realized = 0.0
         short: list[bool] = []  # decisions without targets for want of valid scores
         short_at: list = []
+        decided_rows: list[int] = []  # the bars whose close produced a signal, and its scores
+        decided_scores: list[np.ndarray] = []
+        decided_eligible: list[np.ndarray] = []
         i = -1
 
         def record(
@@ -515,6 +532,9 @@ class Simulator:
             elif not halted:
                 signal = strategy.on_bar(bar)
                 if signal is not None:
+                    decided_rows.append(i)
+                    decided_scores.append(np.array(signal.scores, dtype=float))
+                    decided_eligible.append(np.array(signal.eligible, dtype=bool))
                     sigma = risk.sigma.copy() if risk is not None else nan
                     adv = risk.adv.copy() if risk is not None else nan
                     eligible = signal.eligible
@@ -576,6 +596,12 @@ class Simulator:
         if bars.height and same_close:
             bars = bars.rename({"equity_open": "equity_at_fill"})
         trades = _trade_table(fills_log, bars, names)
+        signals = signal_table(
+            bars["timestamp"].gather(decided_rows) if bars.height else pl.Series("timestamp", []),
+            symbols,
+            np.array(decided_scores).reshape(len(decided_rows), n),
+            np.array(decided_eligible).reshape(len(decided_rows), n),
+        )
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
         executions = None
@@ -596,10 +622,25 @@ class Simulator:
             if desk is not None:
                 desk.write(artifacts.path, executions, metrics)
             path = artifacts.finish(
-                status, metrics, bars, trades, {"bar_events": bars.height * n, "wall_s": wall}
+                status,
+                metrics,
+                bars,
+                trades,
+                {"bar_events": bars.height * n, "wall_s": wall},
+                {"signals": signals, "round_trips": round_trips(trades, bars["timestamp"])},
             )
         return SimulationResult(
-            bars, trades, metrics, final_equity, status, path, cycles, wall, active_from, executions
+            bars,
+            trades,
+            metrics,
+            final_equity,
+            status,
+            path,
+            cycles,
+            wall,
+            active_from,
+            executions,
+            signals,
         )
 
 

@@ -1,24 +1,27 @@
 """Runs from a YAML config: ``quant run -c config.yaml`` and ``quant wfv -c config.yaml``.
 
-A config names its data (the synthetic market or a directory of CSV/Parquet bar files), its
-strategy and parameters (or, with ``name: components``, a component strategy's detectors,
-voter, entry filters, sizer, entry rule and exits: :func:`component_strategy`), the portfolio
-rules, costs, limits, capital policy and simulator (``event_driven`` or ``vectorized``). Every
-value is checked where the file is read: a bad one is a :class:`ConfigError` naming the file,
-the key and what is expected; bad bars are a :class:`DataError`. Every run writes
-``<artifacts_dir>/<run_id>/`` (default ``QUANT_HOME/reports/simulations``). Walk-forward
-(``wfv``) picks the parameters with the best Sharpe on each training fold and applies them to
-the following test fold; the test folds, stitched, are the out-of-sample result.
+A config names its data (the synthetic market, a directory of CSV/Parquet bar files or the
+platform's bar store), its strategy (built in, a signal file's scores, the user's
+``package.module:Class``, or with ``name: components`` a component strategy's detectors,
+voter, entry filters, sizer, entry rule and exits: :func:`component_strategy`) and
+parameters, the portfolio rules, costs, limits, capital policy and simulator
+(``event_driven`` or ``vectorized``). Every value is checked where the file is read: a bad
+one is a :class:`ConfigError` naming the file, the key and what is expected; bad bars are a
+:class:`DataError`. Every run writes ``<artifacts_dir>/<run_id>/`` (default
+``QUANT_HOME/reports/simulations``). Walk-forward (``wfv``) picks the parameters with the
+best Sharpe on each training fold and applies them to the following test fold; the test
+folds, stitched, are the out-of-sample result.
 """
 
 from __future__ import annotations
 
 import cProfile
+import inspect
 import itertools
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,15 +32,18 @@ import yaml
 
 from quant_engine.backtest import CostModel, MarketPanel, run_panel_backtest
 from quant_engine.data import SyntheticMarketConfig, generate_market, load_bar_directory
+from quant_engine.data.store import BarStore
 from quant_engine.evaluation.performance import drawdown, performance_metrics
 from quant_engine.paths import QuantHome
 from quant_engine.portfolio import ConstructionConfig
-from quant_engine.simulation.artifacts import RunArtifacts, write_strict_json
+from quant_engine.signals import align_scores, read_score_table
+from quant_engine.simulation.artifacts import RunArtifacts, describe_strategy, write_strict_json
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled, capital_policy
 from quant_engine.simulation.components import ComponentStrategy
 from quant_engine.simulation.engine import SimulationConfig, SimulationResult, Simulator
 from quant_engine.simulation.events import BarPanel
 from quant_engine.simulation.execution import ExecutionConfig
+from quant_engine.simulation.exports import round_trips, signal_table
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import (
     empty_trades,
@@ -46,7 +52,13 @@ from quant_engine.simulation.records import (
     trades_from_notional,
     with_running_pnl,
 )
-from quant_engine.simulation.strategies import Momentum, SmaCrossover
+from quant_engine.simulation.strategies import (
+    Momentum,
+    ScoreTable,
+    SmaCrossover,
+    Strategy,
+    load_strategy_class,
+)
 from quant_engine.strategy import AllOf, ExitRules, SignalEntryRule
 from quant_engine.strategy.registry import (
     FILTERS,
@@ -58,13 +70,14 @@ from quant_engine.strategy.registry import (
 )
 
 STRATEGIES = {"sma_crossover": SmaCrossover, "momentum": Momentum}
+SIGNAL_FILE = "signals"  # strategy.name of a signal file's scores
 COMPONENTS = "components"  # strategy.name of a ComponentStrategy built from the section
 COMPONENT_KEYS = ("name", "signals", "aggregate", "entry_filters", "sizer", "entry", "exits")
 COMPONENT_KEYS += ("exit_on_signal", "volatility_window", "history")
 ENTRY_KEYS = ("min_strength", "allow_short", "add_to_positions", "lot_size")
 ENTRY_KEYS += ("max_gross_exposure", "max_positions", "max_entries_per_symbol")
 SIMULATORS = ("event_driven", "vectorized")
-SOURCES = ("synthetic", "directory", "csv")  # csv: the older name of directory
+SOURCES = ("synthetic", "directory", "csv", "store")  # csv: the older name of directory
 SELECTION = ("symbols", "start", "end")  # honoured for every source: start <= day < end
 SECTIONS = ("run", "data", "strategy", "portfolio", "costs", "limits", "capital_policy")
 SECTIONS += ("simulation", "walk_forward", "exec")
@@ -101,6 +114,20 @@ class WalkForwardConfig:
 
 
 @dataclass(frozen=True)
+class StrategySource:
+    """What ``strategy`` names: a class and the parameters it takes (built in, or
+    ``package.module:Class``), or a signal file's scores (``table``)."""
+
+    cls: type
+    parameters: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)  # a signal file: path, score, digest
+    table: pl.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    def build(self, params: dict[str, Any]) -> Strategy:
+        return ScoreTable(self.table) if self.table is not None else self.cls(**params)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str
     simulator: str
@@ -110,13 +137,18 @@ class RunConfig:
     simulation: SimulationConfig
     artifacts_dir: Path
     walk_forward: WalkForwardConfig
+    source: StrategySource
 
     def resolved(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything the run depends on, as the manifest records and hashes it."""
         return {
             "run": {"name": self.name, "simulator": self.simulator},
             "data": self.data,
-            "strategy": {"name": self.strategy, "params": {**self.params, **(params or {})}},
+            "strategy": {
+                "name": self.strategy,
+                "params": {**self.params, **(params or {})},
+                **self.source.options,
+            },
             "simulation": asdict(self.simulation),
             "walk_forward": asdict(self.walk_forward),
         }
@@ -224,7 +256,23 @@ def _data(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
             selection[key] = _day(data.pop(key), f"{where}: data.{key}").isoformat()
     if "start" in selection and "end" in selection and selection["start"] >= selection["end"]:
         raise ConfigError(f"{where}: data.end must be after data.start, got {selection}")
-    if source == "directory":
+    if source == "store":
+        unknown = sorted(set(data) - {"path"})
+        if unknown:
+            raise ConfigError(
+                f"{where}: data: unknown key(s) {unknown} for source store; known: "
+                f"{sorted(['path', 'source', *SELECTION])}"
+            )
+        store = data.get("path")
+        if store is not None and not isinstance(store, str):
+            raise ConfigError(f"{where}: data.path: expected a path to a bar store, got {store!r}")
+        root = (
+            base / Path(store).expanduser()
+            if store is not None
+            else QuantHome.resolve().assets / "raw_bars.parquet"
+        )
+        options = {"path": str(root.resolve())}
+    elif source == "directory":
         unknown = sorted(set(data) - {"directory"})
         if unknown:
             raise ConfigError(
@@ -327,21 +375,16 @@ def load_run_config(path: str | Path) -> RunConfig:
             f"{where}: run: unknown key(s) {sorted(run)}; known: "
             "['artifacts_dir', 'name', 'seed', 'simulator']"
         )
-    strategy = _section(raw, "strategy", where)
-    name = strategy.pop("name", None)
-    if name == COMPONENTS:
-        params = strategy
-        component_strategy(params, f"{where}: strategy")
-    elif name not in STRATEGIES:
-        known = sorted([*STRATEGIES, COMPONENTS])
-        raise ConfigError(f"{where}: strategy.name {name!r} is not one of {known}")
-    else:
-        params = strategy.pop("params", None) or {}
-        if strategy:
-            raise ConfigError(
-                f"{where}: strategy: unknown key(s) {sorted(strategy)}; known: ['name', 'params']"
-            )
-        _build(STRATEGIES[name], params, f"{where}: strategy.params")
+    name, params, source = _strategy(raw, where, path.parent)
+    if (
+        name != COMPONENTS
+        and simulator == "vectorized"
+        and not callable(getattr(source.cls, "scores", None))
+    ):
+        raise ConfigError(
+            f"{where}: run.simulator: vectorized needs the strategy's scores(panel) for the whole "
+            f"panel; {name!r} has none (use simulator: event_driven)"
+        )
     sim_raw = _section(raw, "simulation", where)
     unknown = sorted(set(sim_raw) - set(SIMULATION_KEYS))
     if unknown:
@@ -402,6 +445,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         simulation=simulation,
         artifacts_dir=artifacts,
         walk_forward=_build(WalkForwardConfig, wf or None, f"{where}: walk_forward"),
+        source=source,
     )
     return cfg
 
@@ -490,11 +534,90 @@ def component_strategy(spec: dict[str, Any], where: str = "strategy") -> Compone
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def _strategy(raw: dict[str, Any], where: str, base: Path) -> tuple[str, dict, StrategySource]:
+    """The ``strategy`` section: a built-in name, ``signals`` (a signal file's scores) or
+    ``package.module:Class`` (imported from ``sys.path`` or the config's folder)."""
+    strategy = _section(raw, "strategy", where)
+    name = strategy.pop("name", None)
+    if name == COMPONENTS:  # its keys sit beside the name
+        component_strategy(strategy, f"{where}: strategy")
+        return name, strategy, StrategySource(ComponentStrategy, ())
+    if name == SIGNAL_FILE:
+        unknown = sorted(set(strategy) - {"path", "score"})
+        if unknown:
+            raise ConfigError(
+                f"{where}: strategy: unknown key(s) {unknown} for a signal file; known: "
+                "['name', 'path', 'score']"
+            )
+        file, score = strategy.get("path"), strategy.get("score", "score")
+        if not isinstance(file, str):
+            raise ConfigError(f"{where}: strategy.path: expected a signal file path, got {file!r}")
+        if not isinstance(score, str):
+            raise ConfigError(f"{where}: strategy.score: expected a column name, got {score!r}")
+        file = str((base / Path(file).expanduser()).resolve())
+        try:
+            table = read_score_table(file, score)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: strategy.path: {exc}") from exc
+        digest = describe_strategy(ScoreTable(table))
+        options = {"path": file, "score": score, "rows": digest["rows"], "digest": digest["digest"]}
+        return name, {}, StrategySource(ScoreTable, (), options, table)
+    params = strategy.pop("params", None) or {}
+    if strategy:
+        raise ConfigError(
+            f"{where}: strategy: unknown key(s) {sorted(strategy)}; known: ['name', 'params']"
+        )
+    if name in STRATEGIES:
+        cls = STRATEGIES[name]
+    elif isinstance(name, str) and ":" in name:
+        try:
+            cls = load_strategy_class(name, base)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: strategy.name: {exc}") from exc
+    else:
+        raise ConfigError(
+            f"{where}: strategy.name {name!r} is not one of {sorted(STRATEGIES)}, "
+            f"{COMPONENTS!r}, {SIGNAL_FILE!r} (a signal file) or 'package.module:ClassName'"
+        )
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}: strategy.params: expected a mapping, got {params!r}")
+    source = StrategySource(cls, tuple(_parameters(cls)))
+    _check_strategy(source, params, f"{where}: strategy.params")
+    return name, params, source
+
+
+def _parameters(cls: type) -> list[str]:
+    """The parameters a strategy class takes: its public dataclass fields or its arguments."""
+    if is_dataclass(cls):
+        return _public(cls)
+    signature = inspect.signature(cls)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return sorted(p.name for p in signature.parameters.values() if p.kind in kinds)
+
+
+def _check_strategy(source: StrategySource, params: dict[str, Any], where: str) -> None:
+    """That ``params`` make a strategy of ``source`` (one :class:`ConfigError` otherwise)."""
+    if source.table is not None:  # a signal file takes no parameters (_split rejects them)
+        return
+    if source.cls in STRATEGIES.values():
+        _build(source.cls, params, where)
+        return
+    unknown = sorted(set(params) - set(source.parameters))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {list(source.parameters)}")
+    try:
+        source.build(params)
+    except Exception as exc:  # the user's class rejected its parameters
+        raise ConfigError(f"{where}: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
 def load_bars(data: dict[str, Any]) -> pl.DataFrame:
     """The bars a config names, with its selection (``symbols``, ``start <= day < end``)."""
     try:
         if data["source"] == "directory":
             bars = load_bar_directory(data["directory"])
+        elif data["source"] == "store":
+            bars = _store_bars(data)
         else:  # the market is generated from its own start, the selection's if given
             known = {f.name for f in fields(SyntheticMarketConfig)}
             market = SyntheticMarketConfig(**{k: v for k, v in data.items() if k in known})
@@ -517,6 +640,17 @@ def load_bars(data: dict[str, Any]) -> pl.DataFrame:
     return bars
 
 
+def _store_bars(data: dict[str, Any]) -> pl.DataFrame:
+    """The selection's days of the platform's bar store (``QUANT_HOME``'s ``raw_bars``)."""
+    start, end = (date.fromisoformat(data[k]) if data.get(k) else None for k in ("start", "end"))
+    store = BarStore(data["path"])
+    if store.snapshot() is None:
+        raise ValueError(
+            f"no bar store at {data['path']} (materialize raw_bars, e.g. with quant demo)"
+        )
+    return store.read(start, end)
+
+
 def _selection(data: dict[str, Any]) -> dict[str, Any]:
     return {k: data[k] for k in SELECTION if k in data}
 
@@ -527,10 +661,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _split(
-    params: dict[str, Any], strategy: str, where: str = "config"
+    params: dict[str, Any], source: StrategySource, where: str = "config"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Grid keys for the strategy and for the portfolio rules."""
-    strategy_keys = set(_public(STRATEGIES[strategy]))
+    strategy_keys = set(source.parameters)
     portfolio_keys = set(_public(ConstructionConfig))
     unknown = sorted(set(params) - strategy_keys - portfolio_keys)
     if unknown:
@@ -577,10 +711,10 @@ def simulate(
     if cfg.strategy == COMPONENTS:
         sim, strategy = cfg.simulation, component_strategy(cfg.params)
     else:
-        strategy_params, portfolio_params = _split({**cfg.params, **params}, cfg.strategy)
+        strategy_params, portfolio_params = _split({**cfg.params, **params}, cfg.source)
         portfolio = replace(cfg.simulation.portfolio, **portfolio_params)
         sim = replace(cfg.simulation, portfolio=portfolio)
-        strategy = STRATEGIES[cfg.strategy](**strategy_params)
+        strategy = cfg.source.build(strategy_params)
     resolved = {**cfg.resolved(params), "simulation": asdict(sim)}
     if cfg.simulator == "event_driven":
         result = Simulator(
@@ -600,10 +734,11 @@ def simulate(
             result,
             result.artifacts,
         )
+    scores = strategy.scores(bars)
     try:
         backtest = run_panel_backtest(
             market,
-            strategy.scores(bars),
+            scores,
             sim,  # a BookConfig: the vectorized backtest reads only what the two share
         )
     except ValueError as exc:  # e.g. no day with a tradable signal
@@ -627,7 +762,18 @@ def simulate(
     if artifacts_root is not None:
         run = RunArtifacts(artifacts_root, resolved, sim.seed, cfg.name)
         run.log_trades(trade_lines(trades))
-        path = run.finish("completed", metrics, daily, trades)
+        scored = np.isfinite(scores).any(axis=1)  # decisions from the first score on
+        decided = np.arange(int(np.argmax(scored)) if scored.any() else len(bars), len(bars))
+        tables = {
+            "signals": signal_table(
+                pl.Series("timestamp", bars.timestamps).gather(decided),
+                bars.symbols,
+                scores[decided],
+                np.isfinite(scores[decided]),
+            ),
+            "round_trips": round_trips(trades, bars.timestamps),
+        }
+        path = run.finish("completed", metrics, daily, trades, tables=tables)
     return _Run(equity, turnover, trades, metrics, None, path)
 
 
@@ -636,6 +782,14 @@ def _prepare(path: str | Path, out: str | Path | None) -> tuple[RunConfig, BarPa
     if out is not None:
         cfg = replace(cfg, artifacts_dir=_artifacts_dir(str(out), "--out", Path.cwd()))
     frame = load_bars(cfg.data)
+    if cfg.source.table is not None:
+        try:
+            table = align_scores(
+                cfg.source.table, frame, cfg.source.options["path"], "symbols" in cfg.data
+            )
+        except ValueError as exc:
+            raise DataError(f"strategy.path: {exc}") from exc
+        cfg = replace(cfg, source=replace(cfg.source, table=table))
     try:
         return (
             cfg,
@@ -692,9 +846,9 @@ def walk_forward(
         )
     candidates = _candidates(wf.grid)
     for combo in candidates:  # every combination must make a valid strategy and portfolio
-        s_params, p_params = _split(combo, cfg.strategy, str(path))
+        s_params, p_params = _split(combo, cfg.source, str(path))
         where = f"{path}: walk_forward.grid {combo}"
-        _build(STRATEGIES[cfg.strategy], {**cfg.params, **s_params}, where)
+        _check_strategy(cfg.source, {**cfg.params, **s_params}, where)
         _check_types(ConstructionConfig, p_params, where)
         try:
             replace(cfg.simulation.portfolio, **p_params)

@@ -8,7 +8,10 @@ what the vectorized backtester consumes, so both simulators run the same rules.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -36,6 +39,42 @@ class Strategy(Protocol):
 
     def on_bar(self, bar: BarSnapshot) -> Signal | None:
         """React to the bar closing now; only data up to this bar exists."""
+
+
+def load_strategy_class(spec: str, search: str | Path | None = None) -> type:
+    """The class ``package.module:ClassName`` names, checked to follow :class:`Strategy`.
+
+    The module is imported from ``sys.path``, then from ``search`` (a run config's folder).
+    Raises ``ValueError`` with one line naming what is wrong: the spec, the module, the class.
+    """
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name.isidentifier():
+        raise ValueError(f"expected 'package.module:ClassName', got {spec!r}")
+    added = search is not None and str(search) not in sys.path
+    if added:
+        sys.path.append(str(search))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"cannot import module {module_name!r} of {spec!r}: {exc}") from exc
+    except Exception as exc:  # the user's module failed while it was imported
+        raise ValueError(
+            f"importing module {module_name!r} of {spec!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        if added:
+            sys.path.remove(str(search))
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ValueError(f"module {module_name!r} has no {class_name!r} (from {spec!r})")
+    lacking = [m for m in ("start", "on_bar") if not callable(getattr(cls, m, None))]
+    if not isinstance(cls, type) or lacking:
+        what = "it is not a class" if not isinstance(cls, type) else f"it has no {lacking[0]}"
+        raise ValueError(
+            f"{spec!r} is not a strategy: {what} (a strategy class has start(symbols) and "
+            "on_bar(bar) -> Signal | None)"
+        )
+    return cls
 
 
 def positions_from_signals(entries: np.ndarray, exits: np.ndarray) -> np.ndarray:
@@ -149,7 +188,11 @@ class Momentum:
 
 @dataclass
 class ScoreTable:
-    """Precomputed scores (``timestamp, symbol, score``), released at their own timestamp."""
+    """Precomputed scores (``timestamp, symbol, score``), released at their own timestamp.
+
+    From the first scored timestamp on, a bar without scores is a decision without valid
+    scores (no targets), as the NaN row :meth:`scores` gives the vectorized backtester.
+    """
 
     signals: pl.DataFrame
     _rows: dict = field(init=False, repr=False)
@@ -161,6 +204,8 @@ class ScoreTable:
                 wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(symbol))
         matrix = wide.select(symbols).to_numpy().astype(float)
         self._rows = dict(zip(wide["timestamp"].to_list(), matrix, strict=True))
+        self._first = min(self._rows, default=None)
+        self._blank = Signal(np.full(len(symbols), np.nan), np.zeros(len(symbols), dtype=bool))
 
     def scores(self, panel: BarPanel) -> np.ndarray:
         self.start(panel.symbols)
@@ -170,5 +215,5 @@ class ScoreTable:
     def on_bar(self, bar: BarSnapshot) -> Signal | None:
         row = self._rows.get(bar.timestamp)
         if row is None:
-            return None
+            return None if self._first is None or bar.timestamp < self._first else self._blank
         return Signal(row, np.isfinite(row))

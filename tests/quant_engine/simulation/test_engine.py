@@ -106,9 +106,10 @@ def test_artifact_folder_holds_manifest_metrics_equity_and_a_trade_log(tmp_path)
     assert lines[-1]["cum_realized_pnl"] == pytest.approx(result.trades["cum_realized_pnl"][-1])
     cycles = (folder / "cycles.jsonl").read_text().splitlines()
     assert len(cycles) == len(result.cycles) > 0
-    bars_path, trades_path = result.export_parquet(tmp_path / "export")
-    assert pl.read_parquet(trades_path).equals(result.trades)
-    assert pl.read_parquet(bars_path).height == len(panel)
+    paths = result.export_parquet(tmp_path / "export")
+    assert sorted(paths) == ["bars", "fills", "round_trips", "signals"]
+    assert pl.read_parquet(paths["fills"]).equals(result.trades)
+    assert pl.read_parquet(paths["bars"]).height == len(panel)
 
 
 def test_same_config_and_data_give_the_same_numbers(tmp_path):

@@ -1,4 +1,18 @@
-"""Batch order book: the rules of ``book.OrderBook`` compiled with numba over flat arrays.
+"""The order book's matching engine: price-time priority compiled with numba over flat arrays.
+
+Rules (``OrderBook``, the per-call API, and ``ArrayOrderBook``, the batch API, both run them
+through this kernel; tests hold it equal to a plain reference model):
+
+- A taker fills against the best opposite price first, and within a price the oldest order
+  first, always at the resting (maker) order's price.
+- A limit order's unfilled remainder rests (GTC) or expires (IOC); a market order never rests.
+- A post-only order that would cross the opposite best price is rejected whole.
+- ``modify(id, price, qty)`` sets the open quantity: at the same price with no more quantity it
+  reduces in place and keeps its queue place; otherwise it is cancel/replace: the order loses
+  its place and, if it now crosses, trades as a taker. A post-only order whose new price would
+  cross is rejected and stays as it was.
+- Cancelling or modifying an order that is filled, cancelled, expired, rejected or unknown does
+  nothing and says why; reusing an order id is rejected.
 
 The book is a price ladder ``[side, tick]`` of FIFO queues kept as doubly linked lists over an
 order table indexed by order id, so adding, cancelling and filling an order are O(1) and the
@@ -14,13 +28,15 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from quant_engine.orderbook.book import OrderBookConfig
 from quant_engine.orderbook.types import (
     INACTIVE_REASON,
     DepthSnapshot,
+    Fill,
     Level,
     Op,
     OpKind,
+    OrderBookConfig,
+    OrderResult,
     OrderStatus,
     Reason,
     Side,
@@ -52,6 +68,7 @@ ORDER_DTYPE = np.dtype(
 )
 OUTCOME_DTYPE = np.dtype(
     [
+        ("fill_start", np.int64),
         ("reason", np.int8),
         ("submitted_qty", np.int64),
         ("cancelled_qty", np.int64),
@@ -87,18 +104,40 @@ def ops_array(ops: list[Op]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Every fill (``FILL_DTYPE``, in order) and, per operation, its reason code and the
-    quantity it put up, cancelled, or let expire."""
+    """Every fill (``FILL_DTYPE``, in order) and, per operation, its order id, reason code, the
+    quantity it put up, cancelled, or let expire, and where its fills start in ``fills``."""
 
     fills: np.ndarray
+    order_id: np.ndarray
     reason: np.ndarray
     submitted_qty: np.ndarray
     cancelled_qty: np.ndarray
     expired_qty: np.ndarray
+    fill_start: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.reason)
+
+    def result(self, i: int) -> OrderResult:
+        """Operation ``i``'s outcome as an :class:`OrderResult` (its fills as :class:`Fill`)."""
+        start = int(self.fill_start[i])
+        end = int(self.fill_start[i + 1]) if i + 1 < len(self) else len(self.fills)
+        return OrderResult(
+            int(self.order_id[i]),
+            Reason(int(self.reason[i])),
+            [
+                Fill(ts, taker, maker, Side(side), price, qty)
+                for _, ts, taker, maker, side, price, qty in self.fills[start:end].tolist()
+            ],
+            cancelled_qty=int(self.cancelled_qty[i]),
+            expired_qty=int(self.expired_qty[i]),
+            submitted_qty=int(self.submitted_qty[i]),
+        )
 
 
 class ArrayOrderBook:
-    """The same book as :class:`OrderBook`, processed in batches by a compiled kernel."""
+    """The book's batch API: whole arrays of operations per compiled call (see
+    :class:`~quant_engine.orderbook.book.OrderBook` for one call per operation)."""
 
     def __init__(self, config: OrderBookConfig | None = None, capacity: int = 1024) -> None:
         self.config = config or OrderBookConfig()
@@ -161,33 +200,52 @@ class ArrayOrderBook:
             raise ValueError(f"ops row {row}: {_PROBLEMS[problem]}: {ops[row]}")
         top = int(ops["order_id"].max()) if n else -1
         if top >= len(self._orders):
-            if top > 16 * (len(self._orders) + n) + 1_000_000:
+            if top >= self.id_bound(n):
                 raise ValueError(
-                    f"order id {top} is far beyond the {len(self._orders)} orders so far: the batch"
+                    f"order id {top} is far beyond the {len(self._orders)} orders so far: the"
                     " book indexes its order table by id, so ids must be dense (0, 1, 2, ...)"
                 )
             self._grow(top + 1)
-        fills = np.empty(2 * n + int(self._side_count.sum()) + 1, dtype=FILL_DTYPE)
+        # Each fill takes at least one unit, so an operation makes at most min(qty, resting)
+        # fills; the kernel stops before one that might not fit and the buffer grows.
+        fills = np.empty(n + 16, dtype=FILL_DTYPE)
         outcome = np.zeros(n, dtype=OUTCOME_DTYPE)
-        n_fills = _process(
-            ops,
-            self._head,
-            self._tail,
-            self._lvl_qty,
-            self._lvl_n,
-            self._best,
-            self._orders,
-            fills,
-            outcome,
-            self._side_count,
-        )
+        i = n_fills = 0
+        while True:
+            i, n_fills = _process(
+                ops,
+                i,
+                self._head,
+                self._tail,
+                self._lvl_qty,
+                self._lvl_n,
+                self._best,
+                self._orders,
+                fills,
+                n_fills,
+                outcome,
+                self._side_count,
+            )
+            if i == n:
+                break
+            need = min(int(ops["qty"][i]), int(self._side_count.sum()))
+            grown = np.empty(max(2 * len(fills), n_fills + need), dtype=FILL_DTYPE)
+            grown[:n_fills] = fills[:n_fills]
+            fills = grown
         return BatchResult(
-            fills[:n_fills].copy(),
+            fills[:n_fills],
+            ops["order_id"].copy(),
             outcome["reason"],
             outcome["submitted_qty"],
             outcome["cancelled_qty"],
             outcome["expired_qty"],
+            outcome["fill_start"],
         )
+
+    def id_bound(self, n_new: int = 0) -> int:
+        """Order ids must stay below this (dense ids: the order table is indexed by id) for a
+        batch of ``n_new`` more operations."""
+        return 16 * (len(self._orders) + n_new) + 1_000_001
 
     def _grow(self, capacity: int) -> None:
         grown = _empty_orders(max(capacity, 2 * len(self._orders)))
@@ -266,14 +324,18 @@ def _crosses(side, price, best):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _process(  # pragma: no cover - compiled
-    ops, head, tail, lvl_qty, lvl_n, best, orders, fills, outcome, side_count
+    ops, start, head, tail, lvl_qty, lvl_n, best, orders, fills, nf, outcome, side_count
 ):
-    """Apply ``ops`` in order; returns the number of fills written."""
+    """Apply ``ops[start:]`` in order, writing fills from ``fills[nf]``. Returns (the first
+    operation not applied, the number of fills): it stops early, before an operation whose
+    fills might not fit in ``fills``."""
     n_ticks = head.shape[1]
-    nf = 0
-    for i in range(ops.shape[0]):
+    for i in range(start, ops.shape[0]):
         op = ops[i]
         k = op.kind
+        if k != _CANCEL and nf + min(op.qty, side_count[0] + side_count[1]) > fills.shape[0]:
+            return i, nf
+        outcome[i].fill_start = nf
         o = op.order_id
         order = orders[o]
         st = order.status
@@ -390,4 +452,4 @@ def _process(  # pragma: no cover - compiled
             side_count[s] += 1
             if (s == _BUY and p > best[_BUY]) or (s == _SELL and p < best[_SELL]):
                 best[s] = p
-    return nf
+    return ops.shape[0], nf

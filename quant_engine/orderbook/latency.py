@@ -67,17 +67,16 @@ class LatentVenue:
         """Move the clock to ``ts``, applying our operations that have arrived by then."""
         self._check_time(ts)
         self.now = ts
-        arrived = []
+        applied = []
         while self._pending and self._pending[0][0] <= ts:
             arrival, _, sent, op = heapq.heappop(self._pending)
-            result = self.book.apply(op._replace(ts=arrival))
-            arrived.append(Arrival(sent, arrival, result))
-        return arrived
+            applied.append((sent, arrival, self.book.apply(op._replace(ts=arrival))))
+        return [Arrival(sent, arrival, self.book.result(seq)) for sent, arrival, seq in applied]
 
     def market(self, op: Op) -> tuple[list[Arrival], OrderResult]:
         """Apply another participant's operation at ``op.ts`` (after ours arrived by then)."""
         arrived = self.advance(op.ts)
-        return arrived, self.book.apply(op)
+        return arrived, self.book.result(self.book.apply(op))
 
     @property
     def in_flight(self) -> int:

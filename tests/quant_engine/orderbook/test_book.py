@@ -31,20 +31,24 @@ def book(request):
     return BatchAsCalls(ArrayOrderBook(CONFIG, capacity=4))  # capacity 4: exercises growth
 
 
+def run(book, op):
+    return book.result(book.apply(op))
+
+
 def limit(book, oid, side, price, qty, ts=0, tif=TimeInForce.GTC, post_only=False):
-    return book.apply(Op(ts, OpKind.LIMIT, oid, side, price, qty, tif, post_only))
+    return run(book, Op(ts, OpKind.LIMIT, oid, side, price, qty, tif, post_only))
 
 
 def market(book, oid, side, qty, ts=0):
-    return book.apply(Op(ts, OpKind.MARKET, oid, side, 0, qty))
+    return run(book, Op(ts, OpKind.MARKET, oid, side, 0, qty))
 
 
 def cancel(book, oid, ts=0):
-    return book.apply(Op(ts, OpKind.CANCEL, oid))
+    return run(book, Op(ts, OpKind.CANCEL, oid))
 
 
 def modify(book, oid, price, qty, ts=0):
-    return book.apply(Op(ts, OpKind.MODIFY, oid, BUY, price, qty))
+    return run(book, Op(ts, OpKind.MODIFY, oid, BUY, price, qty))
 
 
 def trades(result):

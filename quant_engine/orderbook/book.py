@@ -13,17 +13,23 @@ for the calls and one compiled batch; observing after every call pays one compil
 
 Order ids are dense non-negative integers (0, 1, 2, ...), as in the batch core, whose order
 table is indexed by id. The book keeps every operation's outcome for ``result`` and
-``results``: about 50 bytes an operation plus 57 bytes a fill.
+``results``: 41 bytes an operation and 57 a fill, in arrays that double as they fill up.
 """
 
 from __future__ import annotations
 
 import struct
-from bisect import bisect_right
 
 import numpy as np
 
-from quant_engine.orderbook.core import OP_DTYPE, ArrayOrderBook, BatchResult
+from quant_engine.orderbook.core import (
+    FILL_DTYPE,
+    OP_DTYPE,
+    OUTCOME_DTYPE,
+    ArrayOrderBook,
+    BatchResult,
+    outcome_result,
+)
 from quant_engine.orderbook.types import (
     DepthSnapshot,
     Op,
@@ -52,8 +58,11 @@ class OrderBook:
         self._id_bound = self._core.id_bound()
         self._pending = bytearray()
         self._n_ops = 0  # operations called so far, matched or pending
-        self._done: list[BatchResult] = []  # outcomes of the matched ones, one per batch
-        self._done_start: list[int] = []  # sequence number of each batch's first operation
+        # The matched operations' outcomes and fills (arrays that double as they fill up).
+        self._outcome = np.zeros(capacity, dtype=OUTCOME_DTYPE)
+        self._n_done = 0
+        self._fills = np.empty(capacity, dtype=FILL_DTYPE)
+        self._n_fills = 0
 
     # -------------------------------------------------------------- operations
     def submit_limit(
@@ -129,22 +138,16 @@ class OrderBook:
     def result(self, seq: int) -> OrderResult:
         """What operation ``seq`` (a call's return value) did: its fills, its reason if it did
         nothing, and the quantity it put up, cancelled or let expire."""
-        self._sync()
         if not 0 <= seq < self._n_ops:
             raise IndexError(f"no operation {seq}: {self._n_ops} so far")
-        k = bisect_right(self._done_start, seq) - 1
-        return self._done[k].result(seq - self._done_start[k])
+        self._sync()
+        return outcome_result(self._outcome, self._fills, self._n_done, self._n_fills, seq)
 
     def results(self) -> BatchResult:
-        """Every operation's outcome so far, in call order, as one :class:`BatchResult`
-        (``fills["op_index"]`` is the sequence number); the batches are merged on each call."""
+        """Every operation's outcome so far, in call order (``fills["op_index"]`` is the
+        sequence number): views of the book's log, which later calls only append to."""
         self._sync()
-        if not self._done:
-            return self._core.process(np.empty(0, dtype=OP_DTYPE))
-        if len(self._done) > 1:
-            self._done = [_merge(self._done, self._done_start)]
-            self._done_start = [0]
-        return self._done[0]
+        return BatchResult(self._fills[: self._n_fills], self._outcome[: self._n_done])
 
     # ----------------------------------------------------------------- queries
     @property
@@ -179,12 +182,20 @@ class OrderBook:
     # --------------------------------------------------------------- internals
     def _sync(self) -> None:
         """Match the pending operations."""
-        if self._pending:
-            ops = np.frombuffer(self._pending, dtype=OP_DTYPE)
-            self._pending = bytearray()
-            self._done_start.append(self._n_ops - len(ops))
-            self._done.append(self._core.process(ops))
-            self._id_bound = self._core.id_bound()
+        if not self._pending:
+            return
+        ops = np.frombuffer(self._pending, dtype=OP_DTYPE)
+        self._pending = bytearray()
+        start, end = self._n_done, self._n_done + len(ops)
+        if end > len(self._outcome):
+            grown = np.zeros(max(end, 2 * len(self._outcome)), dtype=OUTCOME_DTYPE)
+            grown[:start] = self._outcome[:start]
+            self._outcome = grown
+        self._fills, self._n_fills = self._core.process_into(
+            ops, self._outcome[start:end], self._fills, self._n_fills, op_base=start
+        )
+        self._n_done = end
+        self._id_bound = self._core.id_bound()
 
     def _invalid(
         self, order_id: int, *, side: int = 0, price: int = 0, qty: int = 1, tif: int = 0
@@ -204,26 +215,3 @@ class OrderBook:
         if qty <= 0:
             raise ValueError(f"order {order_id}: quantity must be positive, got {qty}")
         raise ValueError(f"order {order_id}: price {price} ticks outside [0, {self._n_ticks})")
-
-
-def _merge(batches: list[BatchResult], starts: list[int]) -> BatchResult:
-    """Batches in order as one result, fill indices and ``op_index`` counted from the first."""
-    n_fills = [len(b.fills) for b in batches]
-    fills = np.concatenate([b.fills for b in batches])
-    fills["op_index"] += np.repeat(starts, n_fills)
-    offsets = np.cumsum([0, *n_fills[:-1]])
-
-    def joined(name: str) -> np.ndarray:
-        return np.concatenate([getattr(b, name) for b in batches])
-
-    return BatchResult(
-        fills=fills,
-        order_id=joined("order_id"),
-        reason=joined("reason"),
-        submitted_qty=joined("submitted_qty"),
-        cancelled_qty=joined("cancelled_qty"),
-        expired_qty=joined("expired_qty"),
-        fill_start=np.concatenate(
-            [b.fill_start + o for b, o in zip(batches, offsets, strict=True)]
-        ),
-    )

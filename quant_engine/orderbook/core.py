@@ -68,7 +68,8 @@ ORDER_DTYPE = np.dtype(
 )
 OUTCOME_DTYPE = np.dtype(
     [
-        ("fill_start", np.int64),
+        ("order_id", np.int64),
+        ("fill_start", np.int64),  # index in the fills of the operation's first fill
         ("reason", np.int8),
         ("submitted_qty", np.int64),
         ("cancelled_qty", np.int64),
@@ -95,6 +96,7 @@ _POST_ONLY_WOULD_CROSS = int(Reason.POST_ONLY_WOULD_CROSS)
 _DUPLICATE_ORDER_ID = int(Reason.DUPLICATE_ORDER_ID)
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _IOC = int(TimeInForce.IOC)
+_REASONS, _SIDES = tuple(Reason), tuple(Side)  # by code
 
 
 def ops_array(ops: list[Op]) -> np.ndarray:
@@ -104,35 +106,45 @@ def ops_array(ops: list[Op]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Every fill (``FILL_DTYPE``, in order) and, per operation, its order id, reason code, the
-    quantity it put up, cancelled, or let expire, and where its fills start in ``fills``."""
+    """Every fill (``FILL_DTYPE``, in order) and, per operation (``OUTCOME_DTYPE``), its order
+    id, reason code, the quantity it put up, cancelled or let expire, and where its fills start
+    in ``fills`` (each a column property)."""
 
     fills: np.ndarray
-    order_id: np.ndarray
-    reason: np.ndarray
-    submitted_qty: np.ndarray
-    cancelled_qty: np.ndarray
-    expired_qty: np.ndarray
-    fill_start: np.ndarray
+    outcome: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.reason)
+        return len(self.outcome)
+
+    order_id = property(lambda self: self.outcome["order_id"])
+    reason = property(lambda self: self.outcome["reason"])
+    submitted_qty = property(lambda self: self.outcome["submitted_qty"])
+    cancelled_qty = property(lambda self: self.outcome["cancelled_qty"])
+    expired_qty = property(lambda self: self.outcome["expired_qty"])
+    fill_start = property(lambda self: self.outcome["fill_start"])
 
     def result(self, i: int) -> OrderResult:
         """Operation ``i``'s outcome as an :class:`OrderResult` (its fills as :class:`Fill`)."""
-        start = int(self.fill_start[i])
-        end = int(self.fill_start[i + 1]) if i + 1 < len(self) else len(self.fills)
-        return OrderResult(
-            int(self.order_id[i]),
-            Reason(int(self.reason[i])),
-            [
-                Fill(ts, taker, maker, Side(side), price, qty)
-                for _, ts, taker, maker, side, price, qty in self.fills[start:end].tolist()
-            ],
-            cancelled_qty=int(self.cancelled_qty[i]),
-            expired_qty=int(self.expired_qty[i]),
-            submitted_qty=int(self.submitted_qty[i]),
-        )
+        return outcome_result(self.outcome, self.fills, len(self.outcome), len(self.fills), i)
+
+
+def outcome_result(
+    outcome: np.ndarray, fills: np.ndarray, n_ops: int, n_fills: int, i: int
+) -> OrderResult:
+    """Operation ``i`` of ``outcome[:n_ops]`` (with ``fills[:n_fills]``) as an OrderResult."""
+    order_id, start, reason, submitted, cancelled, expired = outcome[i].item()
+    end = int(outcome[i + 1]["fill_start"]) if i + 1 < n_ops else n_fills
+    return OrderResult(
+        order_id,
+        _REASONS[reason],
+        [
+            Fill(ts, taker, maker, _SIDES[side], price, qty)
+            for _, ts, taker, maker, side, price, qty in fills[start:end].tolist()
+        ],
+        cancelled_qty=cancelled,
+        expired_qty=expired,
+        submitted_qty=submitted,
+    )
 
 
 class ArrayOrderBook:
@@ -192,13 +204,28 @@ class ArrayOrderBook:
     # --------------------------------------------------------------- operations
     def process(self, ops: np.ndarray) -> BatchResult:
         """Apply a structured array of operations (``OP_DTYPE``) in order."""
+        outcome = np.zeros(len(ops), dtype=OUTCOME_DTYPE)
+        fills, n_fills = self.process_into(ops, outcome, np.empty(len(ops) + 16, FILL_DTYPE))
+        return BatchResult(fills[:n_fills], outcome)
+
+    def process_into(
+        self,
+        ops: np.ndarray,
+        outcome: np.ndarray,
+        fills: np.ndarray,
+        n_fills: int = 0,
+        op_base: int = 0,
+    ) -> tuple[np.ndarray, int]:
+        """``process`` into given arrays: each operation's outcome into ``outcome`` (zeroed,
+        ``len(ops)`` rows of ``OUTCOME_DTYPE``), fills from ``fills[n_fills]`` on, their
+        ``op_index`` counted from ``op_base``. Returns the fills array (a larger copy when they
+        did not fit) and the new fill count."""
         if ops.dtype != OP_DTYPE:
             raise ValueError(f"ops must have dtype OP_DTYPE, got {ops.dtype}")
         n = len(ops)
-        row, problem = _first_invalid(ops, self.config.n_ticks)
+        row, problem, top = _scan(ops, self.config.n_ticks)
         if row >= 0:
             raise ValueError(f"ops row {row}: {_PROBLEMS[problem]}: {ops[row]}")
-        top = int(ops["order_id"].max()) if n else -1
         if top >= len(self._orders):
             if top >= self.id_bound(n):
                 raise ValueError(
@@ -208,13 +235,12 @@ class ArrayOrderBook:
             self._grow(top + 1)
         # Each fill takes at least one unit, so an operation makes at most min(qty, resting)
         # fills; the kernel stops before one that might not fit and the buffer grows.
-        fills = np.empty(n + 16, dtype=FILL_DTYPE)
-        outcome = np.zeros(n, dtype=OUTCOME_DTYPE)
-        i = n_fills = 0
+        i = 0
         while True:
             i, n_fills = _process(
                 ops,
                 i,
+                op_base,
                 self._head,
                 self._tail,
                 self._lvl_qty,
@@ -227,20 +253,11 @@ class ArrayOrderBook:
                 self._side_count,
             )
             if i == n:
-                break
+                return fills, n_fills
             need = min(int(ops["qty"][i]), int(self._side_count.sum()))
             grown = np.empty(max(2 * len(fills), n_fills + need), dtype=FILL_DTYPE)
             grown[:n_fills] = fills[:n_fills]
             fills = grown
-        return BatchResult(
-            fills[:n_fills],
-            ops["order_id"].copy(),
-            outcome["reason"],
-            outcome["submitted_qty"],
-            outcome["cancelled_qty"],
-            outcome["expired_qty"],
-            outcome["fill_start"],
-        )
 
     def id_bound(self, n_new: int = 0) -> int:
         """Order ids must stay below this (dense ids: the order table is indexed by id) for a
@@ -271,23 +288,28 @@ _PROBLEMS = (
 
 
 @numba.njit(cache=True)
-def _first_invalid(ops, n_ticks):  # pragma: no cover - compiled
-    """(row, problem index into ``_PROBLEMS``) of the first invalid operation, or (-1, -1)."""
+def _scan(ops, n_ticks):  # pragma: no cover - compiled
+    """(row, problem index into ``_PROBLEMS``) of the first invalid operation, or (-1, -1), and
+    the largest order id (-1 if none)."""
+    top = -1
     for i in range(ops.shape[0]):
         op = ops[i]
-        if op.kind < 0 or op.kind > 3:
-            return i, 0
+        k = op.kind
+        if k < 0 or k > 3:
+            return i, 0, top
         if op.order_id < 0:
-            return i, 1
+            return i, 1, top
         if op.side < 0 or op.side > 1:
-            return i, 2
+            return i, 2, top
         if op.tif < 0 or op.tif > 1:
-            return i, 3
-        if op.kind != _CANCEL and op.qty <= 0:
-            return i, 4
-        if (op.kind == _LIMIT or op.kind == _MODIFY) and (op.price < 0 or op.price >= n_ticks):
-            return i, 5
-    return -1, -1
+            return i, 3, top
+        if k != _CANCEL and op.qty <= 0:
+            return i, 4, top
+        if k in (_LIMIT, _MODIFY) and (op.price < 0 or op.price >= n_ticks):
+            return i, 5, top
+        if op.order_id > top:
+            top = op.order_id
+    return -1, -1, top
 
 
 @numba.njit(cache=True)
@@ -324,17 +346,18 @@ def _crosses(side, price, best):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _process(  # pragma: no cover - compiled
-    ops, start, head, tail, lvl_qty, lvl_n, best, orders, fills, nf, outcome, side_count
+    ops, start, op_base, head, tail, lvl_qty, lvl_n, best, orders, fills, nf, outcome, side_count
 ):
-    """Apply ``ops[start:]`` in order, writing fills from ``fills[nf]``. Returns (the first
-    operation not applied, the number of fills): it stops early, before an operation whose
-    fills might not fit in ``fills``."""
+    """Apply ``ops[start:]`` in order, writing fills from ``fills[nf]`` (operation ``i``'s with
+    ``op_index`` ``op_base + i``). Returns (the first operation not applied, the number of
+    fills): it stops early, before an operation whose fills might not fit in ``fills``."""
     n_ticks = head.shape[1]
     for i in range(start, ops.shape[0]):
         op = ops[i]
         k = op.kind
         if k != _CANCEL and nf + min(op.qty, side_count[0] + side_count[1]) > fills.shape[0]:
             return i, nf
+        outcome[i].order_id = op.order_id
         outcome[i].fill_start = nf
         o = op.order_id
         order = orders[o]
@@ -404,7 +427,7 @@ def _process(  # pragma: no cover - compiled
                 maker = orders[m]
                 take = rem if rem < maker.qty else maker.qty
                 fill = fills[nf]
-                fill.op_index = i
+                fill.op_index = op_base + i
                 fill.ts = op.ts
                 fill.taker_id = o
                 fill.maker_id = m

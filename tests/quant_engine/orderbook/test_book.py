@@ -185,10 +185,26 @@ def test_queue_position_counts_quantity_ahead_and_shrinks_as_it_trades(book):
 
 
 def test_bad_operations_raise_naming_the_problem():
+    book = OrderBook(CONFIG)
+    book.submit_limit(0, SELL, 100, 5)
     with pytest.raises(ValueError, match="quantity must be positive"):
-        OrderBook(CONFIG).submit_limit(1, BUY, 100, 0)
+        book.submit_limit(1, BUY, 100, 0)
     with pytest.raises(ValueError, match="price 1000 ticks outside"):
-        OrderBook(CONFIG).submit_limit(1, BUY, 1000, 1)
+        book.modify(0, 1000, 1)
+    with pytest.raises(ValueError, match=r"side must be 0 \(buy\) or 1 \(sell\), got 2"):
+        book.submit_market(1, 2, 5)
+    with pytest.raises(ValueError, match=r"tif must be 0 \(GTC\) or 1 \(IOC\), got 3"):
+        book.submit_limit(1, BUY, 100, 5, tif=3)
+    with pytest.raises(ValueError, match="order id must be non-negative"):
+        book.cancel(-1)
+    with pytest.raises(ValueError, match="ids must be dense"):
+        book.cancel(10**12)
+    # the bad calls were refused at once: nothing of them reached the book
+    assert book.submit_limit(1, BUY, 100, 2) == 1
+    assert trades(book.result(1)) == [(0, 100, 2)]
+    assert book.depth().asks == (Level(100, 3, 1),)
+    with pytest.raises(IndexError, match="no operation 2: 2 so far"):
+        book.result(2)
     ops = np.zeros(3, dtype=OP_DTYPE)
     ops["qty"] = [1, 1, -2]
     with pytest.raises(ValueError, match="ops row 2: quantity not positive"):

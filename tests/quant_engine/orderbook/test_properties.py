@@ -129,3 +129,23 @@ def test_batch_and_per_call_agree_on_a_long_seeded_stream():
         assert getattr(batch, name).tolist() == [int(getattr(r, name)) for r in expected]
     # the stream exercises every outcome but duplicate ids (it never reuses one)
     assert set(batch.reason.tolist()) == {int(r) for r in Reason} - {Reason.DUPLICATE_ORDER_ID}
+
+
+def test_per_call_api_gives_the_batch_cores_fills_on_the_benchmark_stream():
+    """bench/order_book.py's stream (1 M operations, seed 0), one call per operation and
+    observed now and then, so matched in uneven batches, against one batch."""
+    stream = StreamConfig()
+    ops = random_ops(stream)
+    config = OrderBookConfig(n_ticks=stream.n_ticks)
+    batch = ArrayOrderBook(config).process(ops)
+    book = OrderBook(config)
+    seqs = []
+    for i, row in enumerate(ops.tolist()):
+        seqs.append(book.apply(row))
+        if i % 99_991 == 0:  # observing matches what is pending
+            assert book.result(i).reason == batch.reason[i]
+    assert seqs == list(range(len(ops)))
+    per_call = book.results()
+    assert len(per_call.fills) == len(batch.fills) > 300_000
+    assert (per_call.fills == batch.fills).all()
+    assert (per_call.outcome == batch.outcome).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from quant_engine.orderbook import (
     Reason,
     Side,
     TimeInForce,
+    core,
 )
 from tests.quant_engine.orderbook.models import BatchAsCalls
 
@@ -215,3 +217,9 @@ def test_bad_operations_raise_naming_the_problem():
         ArrayOrderBook(CONFIG).process(ops)
     with pytest.raises(ValueError, match="dtype OP_DTYPE"):
         ArrayOrderBook(CONFIG).process(np.zeros(3))
+
+
+def test_the_compiled_kernels_are_cached_across_runs():
+    kernels = [v for v in vars(core).values() if isinstance(v, numba.core.dispatcher.Dispatcher)]
+    assert len(kernels) >= 4
+    assert all(type(kernel._cache).__name__ == "FunctionCache" for kernel in kernels)

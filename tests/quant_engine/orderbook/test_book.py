@@ -29,8 +29,8 @@ BUY, SELL = Side.BUY, Side.SELL
 @pytest.fixture(params=["per_call", "batch"])
 def book(request):
     if request.param == "per_call":
-        return OrderBook(CONFIG)
-    return BatchAsCalls(ArrayOrderBook(CONFIG, capacity=4))  # capacity 4: exercises growth
+        return OrderBook(CONFIG, capacity=4)  # capacity 4: exercises growth
+    return BatchAsCalls(ArrayOrderBook(CONFIG, capacity=4))
 
 
 def run(book, op):
@@ -160,6 +160,14 @@ def test_post_only_modify_that_would_cross_is_rejected_and_the_order_kept(book):
     limit(book, 2, BUY, 100, 6, post_only=True)
     assert modify(book, 2, 102, 6).reason is Reason.POST_ONLY_WOULD_CROSS
     assert book.resting_qty(2) == 6 and book.best_bid == 100
+
+
+def test_a_sweep_through_more_orders_than_its_batch_has_rows_gets_every_fill(book):
+    for oid in range(100):
+        limit(book, oid, SELL, 100 + oid % 7, 1)
+    result = market(book, 100, BUY, 150)  # matched alone: a batch of one operation
+    assert [f.maker_id for f in result.fills] == sorted(range(100), key=lambda i: (i % 7, i))
+    assert result.expired_qty == 50 and book.best_ask is None
 
 
 def test_depth_snapshot_lists_top_levels_best_first(book):

@@ -19,6 +19,7 @@ table is indexed by id. The book keeps every operation's outcome for ``result`` 
 from __future__ import annotations
 
 import struct
+from typing import NoReturn
 
 import numpy as np
 
@@ -42,8 +43,10 @@ from quant_engine.orderbook.types import (
 )
 
 # One OP_DTYPE row (ts, kind, order_id, side, price, qty, tif, post_only), packed as numpy
-# lays it out, so the pending log is read by the core without conversion.
-_pack = struct.Struct("<qbqbqqb?").pack
+# lays it out, so the pending log is read by the core without conversion. The unsigned codes
+# write the same bytes for the values allowed and refuse negative ones (struct.error), which
+# spares the calls those comparisons.
+_pack = struct.Struct("<qbQBQQB?").pack
 _LIMIT, _MARKET, _CANCEL, _MODIFY = (int(k) for k in OpKind)
 
 
@@ -78,23 +81,29 @@ class OrderBook:
     ) -> int:
         """Send a limit order; returns the operation's sequence number."""
         if not (
-            0 <= order_id < self._id_bound
-            and 0 <= side <= 1
-            and 0 <= price < self._n_ticks
+            order_id < self._id_bound
+            and side <= 1
+            and price < self._n_ticks
             and qty > 0
-            and 0 <= tif <= 1
+            and tif <= 1
         ):
             self._invalid(order_id, side=side, price=price, qty=qty, tif=tif)
-        self._pending += _pack(ts, _LIMIT, order_id, side, price, qty, tif, post_only)
+        try:
+            self._pending += _pack(ts, _LIMIT, order_id, side, price, qty, tif, post_only)
+        except struct.error as error:
+            self._invalid(order_id, side=side, price=price, qty=qty, tif=tif, error=error)
         n = self._n_ops
         self._n_ops = n + 1
         return n
 
     def submit_market(self, order_id: int, side: Side, qty: int, *, ts: int = 0) -> int:
         """Send a market order (its unfilled remainder expires); returns the sequence number."""
-        if not (0 <= order_id < self._id_bound and 0 <= side <= 1 and qty > 0):
+        if not (order_id < self._id_bound and side <= 1 and qty > 0):
             self._invalid(order_id, side=side, qty=qty)
-        self._pending += _pack(ts, _MARKET, order_id, side, 0, qty, 0, False)
+        try:
+            self._pending += _pack(ts, _MARKET, order_id, side, 0, qty, 0, False)
+        except struct.error as error:
+            self._invalid(order_id, side=side, qty=qty, error=error)
         n = self._n_ops
         self._n_ops = n + 1
         return n
@@ -102,9 +111,12 @@ class OrderBook:
     def cancel(self, order_id: int, *, ts: int = 0) -> int:
         """Cancel a resting order (a no-op with a reason if it is not resting); returns the
         sequence number."""
-        if not 0 <= order_id < self._id_bound:
+        if not order_id < self._id_bound:
             self._invalid(order_id)
-        self._pending += _pack(ts, _CANCEL, order_id, 0, 0, 0, 0, False)
+        try:
+            self._pending += _pack(ts, _CANCEL, order_id, 0, 0, 0, 0, False)
+        except struct.error as error:
+            self._invalid(order_id, error=error)
         n = self._n_ops
         self._n_ops = n + 1
         return n
@@ -112,9 +124,12 @@ class OrderBook:
     def modify(self, order_id: int, price: int, qty: int, *, ts: int = 0) -> int:
         """Set a resting order's price and open quantity (see the core's rules on queue
         priority); returns the sequence number."""
-        if not (0 <= order_id < self._id_bound and 0 <= price < self._n_ticks and qty > 0):
+        if not (order_id < self._id_bound and price < self._n_ticks and qty > 0):
             self._invalid(order_id, price=price, qty=qty)
-        self._pending += _pack(ts, _MODIFY, order_id, 0, price, qty, 0, False)
+        try:
+            self._pending += _pack(ts, _MODIFY, order_id, 0, price, qty, 0, False)
+        except struct.error as error:
+            self._invalid(order_id, price=price, qty=qty, error=error)
         n = self._n_ops
         self._n_ops = n + 1
         return n
@@ -198,9 +213,17 @@ class OrderBook:
         self._id_bound = self._core.id_bound()
 
     def _invalid(
-        self, order_id: int, *, side: int = 0, price: int = 0, qty: int = 1, tif: int = 0
-    ) -> None:
-        """Raise the error for the first bad argument of an operation call."""
+        self,
+        order_id: int,
+        *,
+        side: int = 0,
+        price: int = 0,
+        qty: int = 1,
+        tif: int = 0,
+        error: struct.error | None = None,
+    ) -> NoReturn:
+        """Raise the error for the first bad argument of an operation call (``error``: what
+        packing it said, for a value of the wrong type or size)."""
         if order_id < 0:
             raise ValueError(f"order id must be non-negative, got {order_id}")
         if order_id >= self._id_bound:
@@ -214,4 +237,8 @@ class OrderBook:
             raise ValueError(f"order {order_id}: tif must be 0 (GTC) or 1 (IOC), got {tif}")
         if qty <= 0:
             raise ValueError(f"order {order_id}: quantity must be positive, got {qty}")
-        raise ValueError(f"order {order_id}: price {price} ticks outside [0, {self._n_ticks})")
+        if not 0 <= price < self._n_ticks:
+            raise ValueError(f"order {order_id}: price {price} ticks outside [0, {self._n_ticks})")
+        raise ValueError(
+            f"order {order_id}: {error} (ts, ids, prices and sizes must be 64-bit integers)"
+        )

@@ -106,9 +106,9 @@ def ops_array(ops: list[Op]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Every fill (``FILL_DTYPE``, in order) and, per operation (``OUTCOME_DTYPE``), its order
-    id, reason code, the quantity it put up, cancelled or let expire, and where its fills start
-    in ``fills`` (each a column property)."""
+    """Every fill (``fills``, ``FILL_DTYPE``, in order) and one ``outcome`` row per operation
+    (``OUTCOME_DTYPE``): its order id, reason code, the quantity it put up, cancelled or let
+    expire, and the index of its first fill; each column is a property as well."""
 
     fills: np.ndarray
     outcome: np.ndarray

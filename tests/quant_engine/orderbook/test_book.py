@@ -207,6 +207,12 @@ def test_bad_operations_raise_naming_the_problem():
         book.submit_limit(1, BUY, 100, 5, tif=3)
     with pytest.raises(ValueError, match="order id must be non-negative"):
         book.cancel(-1)
+    with pytest.raises(ValueError, match=r"side must be 0 \(buy\) or 1 \(sell\), got -1"):
+        book.submit_limit(1, -1, 100, 5)
+    with pytest.raises(ValueError, match="price -3 ticks outside"):
+        book.submit_limit(1, BUY, -3, 5)
+    with pytest.raises(ValueError, match="order 1: required argument is not an integer"):
+        book.submit_limit(1, BUY, 100.5, 5)
     with pytest.raises(ValueError, match="ids must be dense"):
         book.cancel(10**12)
     # the bad calls were refused at once: nothing of them reached the book

@@ -29,7 +29,6 @@ from quant_engine.orderbook.core import (
     OUTCOME_DTYPE,
     ArrayOrderBook,
     BatchResult,
-    outcome_result,
 )
 from quant_engine.orderbook.types import (
     DepthSnapshot,
@@ -155,8 +154,7 @@ class OrderBook:
         nothing, and the quantity it put up, cancelled or let expire."""
         if not 0 <= seq < self._n_ops:
             raise IndexError(f"no operation {seq}: {self._n_ops} so far")
-        self._sync()
-        return outcome_result(self._outcome, self._fills, self._n_done, self._n_fills, seq)
+        return self.results().result(seq)
 
     def results(self) -> BatchResult:
         """Every operation's outcome so far, in call order (``fills["op_index"]`` is the

@@ -125,26 +125,34 @@ class BatchResult:
 
     def result(self, i: int) -> OrderResult:
         """Operation ``i``'s outcome as an :class:`OrderResult` (its fills as :class:`Fill`)."""
-        return outcome_result(self.outcome, self.fills, len(self.outcome), len(self.fills), i)
+        return self.order_results(i, i + 1)[0]
 
-
-def outcome_result(
-    outcome: np.ndarray, fills: np.ndarray, n_ops: int, n_fills: int, i: int
-) -> OrderResult:
-    """Operation ``i`` of ``outcome[:n_ops]`` (with ``fills[:n_fills]``) as an OrderResult."""
-    order_id, start, reason, submitted, cancelled, expired = outcome[i].item()
-    end = int(outcome[i + 1]["fill_start"]) if i + 1 < n_ops else n_fills
-    return OrderResult(
-        order_id,
-        _REASONS[reason],
-        [
+    def order_results(self, start: int = 0, stop: int | None = None) -> list[OrderResult]:
+        """Operations ``start:stop``'s outcomes as :class:`OrderResult`, converted together."""
+        stop = len(self.outcome) if stop is None else stop
+        rows = self.outcome[start:stop].tolist()
+        if not rows:
+            return []
+        lo = rows[0][1]
+        hi = int(self.outcome[stop]["fill_start"]) if stop < len(self.outcome) else len(self.fills)
+        fills = [
             Fill(ts, taker, maker, _SIDES[side], price, qty)
-            for _, ts, taker, maker, side, price, qty in fills[start:end].tolist()
-        ],
-        cancelled_qty=cancelled,
-        expired_qty=expired,
-        submitted_qty=submitted,
-    )
+            for _, ts, taker, maker, side, price, qty in self.fills[lo:hi].tolist()
+        ]
+        ends = [row[1] for row in rows[1:]] + [hi]
+        return [
+            OrderResult(
+                order_id,
+                _REASONS[reason],
+                fills[first - lo : end - lo],
+                cancelled_qty=cancelled,
+                expired_qty=expired,
+                submitted_qty=submitted,
+            )
+            for (order_id, first, reason, submitted, cancelled, expired), end in zip(
+                rows, ends, strict=True
+            )
+        ]
 
 
 class ArrayOrderBook:

@@ -29,6 +29,7 @@ from quant_engine.orderbook.core import (
     OUTCOME_DTYPE,
     ArrayOrderBook,
     BatchResult,
+    order_results,
 )
 from quant_engine.orderbook.types import (
     DepthSnapshot,
@@ -154,7 +155,9 @@ class OrderBook:
         nothing, and the quantity it put up, cancelled or let expire."""
         if not 0 <= seq < self._n_ops:
             raise IndexError(f"no operation {seq}: {self._n_ops} so far")
-        return self.results().result(seq)
+        self._sync()
+        outcome, fills = self._outcome, self._fills
+        return order_results(outcome, self._n_done, fills, self._n_fills, seq, seq + 1)[0]
 
     def results(self) -> BatchResult:
         """Every operation's outcome so far, in call order (``fills["op_index"]`` is the

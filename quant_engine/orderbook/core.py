@@ -129,30 +129,41 @@ class BatchResult:
 
     def order_results(self, start: int = 0, stop: int | None = None) -> list[OrderResult]:
         """Operations ``start:stop``'s outcomes as :class:`OrderResult`, converted together."""
-        stop = len(self.outcome) if stop is None else stop
-        rows = self.outcome[start:stop].tolist()
-        if not rows:
-            return []
-        lo = rows[0][1]
-        hi = int(self.outcome[stop]["fill_start"]) if stop < len(self.outcome) else len(self.fills)
-        fills = [
-            Fill(ts, taker, maker, _SIDES[side], price, qty)
-            for _, ts, taker, maker, side, price, qty in self.fills[lo:hi].tolist()
-        ]
-        ends = [row[1] for row in rows[1:]] + [hi]
-        return [
-            OrderResult(
-                order_id,
-                _REASONS[reason],
-                fills[first - lo : end - lo],
-                cancelled_qty=cancelled,
-                expired_qty=expired,
-                submitted_qty=submitted,
-            )
-            for (order_id, first, reason, submitted, cancelled, expired), end in zip(
-                rows, ends, strict=True
-            )
-        ]
+        n_ops = len(self.outcome)
+        return order_results(
+            self.outcome, n_ops, self.fills, len(self.fills), start, n_ops if stop is None else stop
+        )
+
+
+def order_results(
+    outcome: np.ndarray, n_ops: int, fills: np.ndarray, n_fills: int, start: int, stop: int
+) -> list[OrderResult]:
+    """Operations ``start:stop`` of ``outcome[:n_ops]`` (whose fills are ``fills[:n_fills]``)
+    as :class:`OrderResult`."""
+    rows = outcome[start:stop].tolist()
+    if not rows:
+        return []
+    lo = rows[0][1]
+    hi = int(outcome[stop]["fill_start"]) if stop < n_ops else n_fills
+    taken = [
+        Fill(ts, taker, maker, _SIDES[side], price, qty)
+        for _, ts, taker, maker, side, price, qty in fills[lo:hi].tolist()
+    ]
+    ends = [row[1] for row in rows[1:]]
+    ends.append(hi)
+    return [
+        OrderResult(
+            order_id,
+            _REASONS[reason],
+            taken[first - lo : end - lo],
+            cancelled_qty=cancelled,
+            expired_qty=expired,
+            submitted_qty=submitted,
+        )
+        for (order_id, first, reason, submitted, cancelled, expired), end in zip(
+            rows, ends, strict=True
+        )
+    ]
 
 
 class ArrayOrderBook:

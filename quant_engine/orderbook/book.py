@@ -52,7 +52,8 @@ _LIMIT, _MARKET, _CANCEL, _MODIFY = (int(k) for k in OpKind)
 
 class OrderBook:
     """One instrument's book, one call per operation (see the module docstring): calls return
-    sequence numbers, ``result(seq)`` says what an operation did."""
+    sequence numbers, ``result(seq)`` says what an operation did. ``capacity``: orders and log
+    rows allocated up front (both grow as needed)."""
 
     def __init__(self, config: OrderBookConfig | None = None, capacity: int = 1024) -> None:
         self._core = ArrayOrderBook(config, capacity)

@@ -8,8 +8,9 @@ Run: ``.venv/bin/python bench/order_book.py [--ops 1000000] [--seed 0] [--repeat
 Prints one JSON line: ops/s of each API (best of ``--repeat``, by wall clock and by process CPU
 time, which a loaded machine distorts less), whether both produced the same fills, the load
 average, and peak RSS after each phase. Compilation is excluded (the kernel is compiled and
-cached on a small warm-up stream first). The per-call loop reads the stream as plain Python
-tuples, as a caller's own data would be, and dispatches on the kind itself.
+cached on a small warm-up stream first), and so is building each book with room for the
+stream's orders. The per-call loop reads the stream as plain Python tuples, as a caller's own
+data would be, dispatches on the kind itself and calls the four methods bound to local names.
 """
 
 from __future__ import annotations

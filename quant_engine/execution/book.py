@@ -11,6 +11,7 @@ mid at ``start``; the final price the mid when the last slot has ended and every
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -112,10 +113,13 @@ def run_on_book(
         if cursor < len(market) and (decision is None or market[cursor].ts < decision):
             if decision is None and market[cursor].ts > end and not venue.in_flight:
                 break
-            arrived, result = venue.market(market[cursor])
-            arrive(arrived)
-            record(result)
-            cursor += 1
+            # Before a decision, every operation up to it in one batch; after the last slot,
+            # one at a time (whether to go on depends on what is still in flight).
+            stop = cursor + 1 if decision is None else bisect_left(times, decision, lo=cursor)
+            for arrived, result in venue.market_batch(market[cursor:stop]):
+                arrive(arrived)
+                record(result)
+            cursor = stop
             continue
         if decision is None:  # no market left: let the last children arrive
             arrive(venue.advance(venue.now + config.latency.base + config.latency.jitter + 1))

@@ -1,6 +1,6 @@
 """Limit order book: price-time matching, depth, queue position, latency; per call or in batch."""
 
-from quant_engine.orderbook.book import OrderBook, OrderBookConfig
+from quant_engine.orderbook.book import OrderBook
 from quant_engine.orderbook.core import FILL_DTYPE, OP_DTYPE, ArrayOrderBook, BatchResult, ops_array
 from quant_engine.orderbook.latency import Arrival, LatencyModel, LatentVenue
 from quant_engine.orderbook.types import (
@@ -9,6 +9,7 @@ from quant_engine.orderbook.types import (
     Level,
     Op,
     OpKind,
+    OrderBookConfig,
     OrderResult,
     OrderStatus,
     Reason,

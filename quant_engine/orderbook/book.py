@@ -1,144 +1,142 @@
-"""Per-call limit order book: price-time priority matching with one method per operation.
+"""Per-call limit order book: one method per operation, matched lazily by the compiled core.
 
-Rules (the batch core in ``core.py`` implements the same ones; tests hold them equal):
+Each operation call (``submit_limit``, ``submit_market``, ``cancel``, ``modify``, ``apply``)
+checks its arguments, raising at once on a bad one, appends the operation to a pending log (one
+packed ``OP_DTYPE`` row) and returns its sequence number (0, 1, 2, ... in call order); nothing
+is matched yet. Anything that observes the book (``result``, ``results``, ``best_bid``,
+``best_ask``, ``status``, ``resting_qty``, ``depth``, ``queue_position``) first runs the
+pending operations, in call order, through the batch core (:mod:`quant_engine.orderbook.core`,
+whose module docstring states the matching rules). Matching depends only on the operations and
+their order, so every observation is what matching each call at once would show, and the fills
+are the batch core's. What batching changes is the cost: a replay that observes rarely pays
+for the calls and one compiled batch; observing after every call pays one compiled call each.
 
-- A taker fills against the best opposite price first, and within a price the oldest order
-  first, always at the resting (maker) order's price.
-- A limit order's unfilled remainder rests (GTC) or expires (IOC); a market order never rests.
-- A post-only order that would cross the opposite best price is rejected whole.
-- ``modify(id, price, qty)`` sets the open quantity: at the same price with no more quantity it
-  reduces in place and keeps its queue place; otherwise it is cancel/replace: the order loses
-  its place and, if it now crosses, trades as a taker. A post-only order whose new price would
-  cross is rejected and stays as it was.
-- Cancelling or modifying an order that is filled, cancelled, expired, rejected or unknown does
-  nothing and says why; reusing an order id is rejected.
+Order ids are dense non-negative integers (0, 1, 2, ...), as in the batch core, whose order
+table is indexed by id. The book keeps every operation's outcome for ``result`` and
+``results``: 41 bytes an operation and 57 a fill, in arrays that double as they fill up.
 """
 
 from __future__ import annotations
 
-from bisect import insort
-from collections import deque
-from dataclasses import dataclass
+import struct
+from typing import NoReturn
 
+import numpy as np
+
+from quant_engine.orderbook.core import (
+    FILL_DTYPE,
+    OP_DTYPE,
+    OUTCOME_DTYPE,
+    ArrayOrderBook,
+    BatchResult,
+    order_results,
+)
 from quant_engine.orderbook.types import (
-    INACTIVE_REASON,
     DepthSnapshot,
-    Fill,
-    Level,
     Op,
     OpKind,
+    OrderBookConfig,
     OrderResult,
     OrderStatus,
-    Reason,
     Side,
     TimeInForce,
 )
 
-ACTIVE = OrderStatus.ACTIVE
-_BUY, _SELL = Side.BUY, Side.SELL
-_LIMIT, _MARKET, _CANCEL, _MODIFY = OpKind
-_IOC = TimeInForce.IOC
-
-
-@dataclass(frozen=True)
-class OrderBookConfig:
-    """Prices are integer ticks in ``[0, n_ticks)``; ``tick_size`` converts them to currency.
-    The batch book keeps a ladder of 32 bytes per tick: raise ``n_ticks`` for higher prices."""
-
-    n_ticks: int = 100_000
-    tick_size: float = 0.01
-
-    def __post_init__(self) -> None:
-        if self.n_ticks < 2 or self.tick_size <= 0:
-            raise ValueError(f"invalid book config: {self}")
-
-    def to_ticks(self, price: float) -> int:
-        return round(price / self.tick_size)
-
-    def to_price(self, ticks: int) -> float:
-        return ticks * self.tick_size
-
-
-class _Order:
-    __slots__ = ("order_id", "post_only", "price", "qty", "side", "status")
-
-    def __init__(self, order_id: int, side: Side, price: int, qty: int, post_only: bool):
-        self.order_id = order_id
-        self.side = side
-        self.price = price
-        self.qty = qty
-        self.post_only = post_only
-        self.status = ACTIVE
-
-
-class _Level:
-    """FIFO of the orders at one price; cancelled orders are dropped lazily when reached."""
-
-    __slots__ = ("n_orders", "orders", "qty")
-
-    def __init__(self) -> None:
-        self.orders: deque[_Order] = deque()
-        self.qty = 0
-        self.n_orders = 0
+# One OP_DTYPE row (ts, kind, order_id, side, price, qty, tif, post_only), packed as numpy
+# lays it out, so the pending log is read by the core without conversion. The unsigned codes
+# write the same bytes for the values allowed and refuse negative ones (struct.error), which
+# spares the calls those comparisons.
+_pack = struct.Struct("<qbQBQQB?").pack
+_LIMIT, _MARKET, _CANCEL, _MODIFY = (int(k) for k in OpKind)
 
 
 class OrderBook:
-    """One instrument's book. Each operation returns an :class:`OrderResult` with its fills."""
+    """One instrument's book, one call per operation (see the module docstring): calls return
+    sequence numbers, ``result(seq)`` says what an operation did. ``capacity``: orders and log
+    rows allocated up front (both grow as needed)."""
 
-    def __init__(self, config: OrderBookConfig | None = None) -> None:
-        self.config = config or OrderBookConfig()
-        self._orders: dict[int, _Order] = {}
-        self._levels: tuple[dict[int, _Level], dict[int, _Level]] = ({}, {})
-        # Ascending price lists: the best bid is the last, the best ask the first.
-        self._prices: tuple[list[int], list[int]] = ([], [])
-
-    # ----------------------------------------------------------------- queries
-    @property
-    def best_bid(self) -> int | None:
-        prices = self._prices[Side.BUY]
-        return prices[-1] if prices else None
-
-    @property
-    def best_ask(self) -> int | None:
-        prices = self._prices[Side.SELL]
-        return prices[0] if prices else None
-
-    def status(self, order_id: int) -> OrderStatus:
-        order = self._orders.get(order_id)
-        return order.status if order is not None else OrderStatus.UNKNOWN
-
-    def resting_qty(self, order_id: int) -> int:
-        """Open quantity of an order (0 unless it is resting)."""
-        order = self._orders.get(order_id)
-        return order.qty if order is not None and order.status is ACTIVE else 0
-
-    def depth(self, n_levels: int = 10) -> DepthSnapshot:
-        """Level-2 snapshot: the best ``n_levels`` levels each side (price, qty, order count)."""
-        bid_prices, ask_prices = self._prices
-        bids, asks = self._levels
-        return DepthSnapshot(
-            bids=tuple(
-                Level(p, bids[p].qty, bids[p].n_orders) for p in reversed(bid_prices[-n_levels:])
-            ),
-            asks=tuple(Level(p, asks[p].qty, asks[p].n_orders) for p in ask_prices[:n_levels]),
-        )
-
-    def queue_position(self, order_id: int) -> int | None:
-        """Quantity resting ahead of this order at its price; ``None`` if it is not resting."""
-        order = self._orders.get(order_id)
-        if order is None or order.status is not ACTIVE:
-            return None
-        ahead = 0
-        for other in self._levels[order.side][order.price].orders:
-            if other is order:
-                return ahead
-            if other.status is ACTIVE:
-                ahead += other.qty
-        raise AssertionError("resting order missing from its level")  # pragma: no cover
+    def __init__(self, config: OrderBookConfig | None = None, capacity: int = 1024) -> None:
+        self._core = ArrayOrderBook(config, capacity)
+        self.config = self._core.config
+        self._n_ticks = self.config.n_ticks
+        self._id_bound = self._core.id_bound()
+        self._pending = bytearray()
+        self._n_ops = 0  # operations called so far, matched or pending
+        # The matched operations' outcomes and fills (arrays that double as they fill up).
+        self._outcome = np.zeros(capacity, dtype=OUTCOME_DTYPE)
+        self._n_done = 0
+        self._fills = np.empty(capacity, dtype=FILL_DTYPE)
+        self._n_fills = 0
 
     # -------------------------------------------------------------- operations
-    def apply(self, op: Op) -> OrderResult:
-        """Apply one :class:`Op` (the row form used by the batch core)."""
+    def submit_limit(
+        self,
+        order_id: int,
+        side: Side,
+        price: int,
+        qty: int,
+        *,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        ts: int = 0,
+    ) -> int:
+        """Send a limit order; returns the operation's sequence number."""
+        if not (
+            order_id < self._id_bound
+            and side <= 1
+            and price < self._n_ticks
+            and qty > 0
+            and tif <= 1
+        ):
+            self._invalid(order_id, side=side, price=price, qty=qty, tif=tif)
+        try:
+            self._pending += _pack(ts, _LIMIT, order_id, side, price, qty, tif, post_only)
+        except struct.error as error:
+            self._invalid(order_id, side=side, price=price, qty=qty, tif=tif, error=error)
+        n = self._n_ops
+        self._n_ops = n + 1
+        return n
+
+    def submit_market(self, order_id: int, side: Side, qty: int, *, ts: int = 0) -> int:
+        """Send a market order (its unfilled remainder expires); returns the sequence number."""
+        if not (order_id < self._id_bound and side <= 1 and qty > 0):
+            self._invalid(order_id, side=side, qty=qty)
+        try:
+            self._pending += _pack(ts, _MARKET, order_id, side, 0, qty, 0, False)
+        except struct.error as error:
+            self._invalid(order_id, side=side, qty=qty, error=error)
+        n = self._n_ops
+        self._n_ops = n + 1
+        return n
+
+    def cancel(self, order_id: int, *, ts: int = 0) -> int:
+        """Cancel a resting order (a no-op with a reason if it is not resting); returns the
+        sequence number."""
+        if not order_id < self._id_bound:
+            self._invalid(order_id)
+        try:
+            self._pending += _pack(ts, _CANCEL, order_id, 0, 0, 0, 0, False)
+        except struct.error as error:
+            self._invalid(order_id, error=error)
+        n = self._n_ops
+        self._n_ops = n + 1
+        return n
+
+    def modify(self, order_id: int, price: int, qty: int, *, ts: int = 0) -> int:
+        """Set a resting order's price and open quantity (see the core's rules on queue
+        priority); returns the sequence number."""
+        if not (order_id < self._id_bound and price < self._n_ticks and qty > 0):
+            self._invalid(order_id, price=price, qty=qty)
+        try:
+            self._pending += _pack(ts, _MODIFY, order_id, 0, price, qty, 0, False)
+        except struct.error as error:
+            self._invalid(order_id, price=price, qty=qty, error=error)
+        n = self._n_ops
+        self._n_ops = n + 1
+        return n
+
+    def apply(self, op: Op) -> int:
+        """Send one :class:`Op` (the row form of the batch core); returns the sequence number."""
         ts, kind, order_id, side, price, qty, tif, post_only = op
         if kind == _LIMIT:
             return self.submit_limit(
@@ -150,159 +148,99 @@ class OrderBook:
             return self.submit_market(order_id, side, qty, ts=ts)
         if kind == _MODIFY:
             return self.modify(order_id, price, qty, ts=ts)
-        raise ValueError(f"unknown operation kind {op.kind!r}")
+        raise ValueError(f"unknown operation kind {kind!r}")
 
-    def submit_limit(
-        self,
-        order_id: int,
-        side: Side,
-        price: int,
-        qty: int,
-        *,
-        tif: TimeInForce = TimeInForce.GTC,
-        post_only: bool = False,
-        ts: int = 0,
-    ) -> OrderResult:
-        self._check(order_id, price, qty)
-        if order_id in self._orders:
-            return OrderResult(order_id, Reason.DUPLICATE_ORDER_ID)
-        if post_only and self._crosses(side, price):
-            rejected = self._orders[order_id] = _Order(order_id, side, price, qty, post_only)
-            rejected.status = OrderStatus.REJECTED
-            return OrderResult(order_id, Reason.POST_ONLY_WOULD_CROSS)
-        order = _Order(order_id, side, price, qty, post_only)
-        self._orders[order_id] = order
-        result = OrderResult(order_id, submitted_qty=qty)
-        if self._crosses(side, price):
-            self._match(order, price, result, ts)
-        if order.qty == 0:
-            order.status = OrderStatus.FILLED
-        elif tif == _IOC:
-            result.expired_qty = order.qty
-            order.status = OrderStatus.EXPIRED
-        else:
-            self._rest(order)
-        return result
+    # ----------------------------------------------------------------- results
+    def result(self, seq: int) -> OrderResult:
+        """What operation ``seq`` (a call's return value) did: its fills, its reason if it did
+        nothing, and the quantity it put up, cancelled or let expire."""
+        if not 0 <= seq < self._n_ops:
+            raise IndexError(f"no operation {seq}: {self._n_ops} so far")
+        self._sync()
+        outcome, fills = self._outcome, self._fills
+        return order_results(outcome, self._n_done, fills, self._n_fills, seq, seq + 1)[0]
 
-    def submit_market(self, order_id: int, side: Side, qty: int, *, ts: int = 0) -> OrderResult:
-        self._check(order_id, 0, qty)
-        if order_id in self._orders:
-            return OrderResult(order_id, Reason.DUPLICATE_ORDER_ID)
-        order = _Order(order_id, side, 0, qty, False)
-        self._orders[order_id] = order
-        result = OrderResult(order_id, submitted_qty=qty)
-        self._match(order, self.config.n_ticks if side == _BUY else -1, result, ts)
-        if order.qty == 0:
-            order.status = OrderStatus.FILLED
-        else:
-            result.expired_qty = order.qty
-            order.status = OrderStatus.EXPIRED
-        return result
+    def results(self) -> BatchResult:
+        """Every operation's outcome so far, in call order (``fills["op_index"]`` is the
+        sequence number): views of the book's log, which later calls only append to."""
+        self._sync()
+        return BatchResult(self._fills[: self._n_fills], self._outcome[: self._n_done])
 
-    def cancel(self, order_id: int, *, ts: int = 0) -> OrderResult:
-        """Remove a resting order; a no-op with a reason if it is not resting."""
-        order = self._orders.get(order_id)
-        if order is None or order.status is not ACTIVE:
-            return OrderResult(order_id, INACTIVE_REASON[self.status(order_id)])
-        self._unrest(order)
-        order.status = OrderStatus.CANCELLED
-        return OrderResult(order_id, cancelled_qty=order.qty)
+    # ----------------------------------------------------------------- queries
+    @property
+    def best_bid(self) -> int | None:
+        self._sync()
+        return self._core.best_bid
 
-    def modify(self, order_id: int, price: int, qty: int, *, ts: int = 0) -> OrderResult:
-        """Set a resting order's price and open quantity (see the module rules on priority)."""
-        self._check(order_id, price, qty)
-        order = self._orders.get(order_id)
-        if order is None or order.status is not ACTIVE:
-            return OrderResult(order_id, INACTIVE_REASON[self.status(order_id)])
-        if price == order.price and qty <= order.qty:
-            level = self._levels[order.side][price]
-            level.qty -= order.qty - qty
-            result = OrderResult(order_id, cancelled_qty=order.qty - qty)
-            order.qty = qty
-            return result
-        if order.post_only and self._crosses(order.side, price):
-            return OrderResult(order_id, Reason.POST_ONLY_WOULD_CROSS)
-        self._unrest(order)
-        order.status = OrderStatus.CANCELLED  # the old queue entry is dead
-        result = OrderResult(order_id, cancelled_qty=order.qty, submitted_qty=qty)
-        new = _Order(order_id, order.side, price, qty, order.post_only)
-        self._orders[order_id] = new
-        self._match(new, price, result, ts)
-        if new.qty == 0:
-            new.status = OrderStatus.FILLED
-        else:
-            self._rest(new)
-        return result
+    @property
+    def best_ask(self) -> int | None:
+        self._sync()
+        return self._core.best_ask
+
+    def status(self, order_id: int) -> OrderStatus:
+        self._sync()
+        return self._core.status(order_id)
+
+    def resting_qty(self, order_id: int) -> int:
+        """Open quantity of an order (0 unless it is resting)."""
+        self._sync()
+        return self._core.resting_qty(order_id)
+
+    def depth(self, n_levels: int = 10) -> DepthSnapshot:
+        """Level-2 snapshot: the best ``n_levels`` levels each side (price, qty, order count)."""
+        self._sync()
+        return self._core.depth(n_levels)
+
+    def queue_position(self, order_id: int) -> int | None:
+        """Quantity resting ahead of this order at its price; ``None`` if it is not resting."""
+        self._sync()
+        return self._core.queue_position(order_id)
 
     # --------------------------------------------------------------- internals
-    def _check(self, order_id: int, price: int, qty: int) -> None:
+    def _sync(self) -> None:
+        """Match the pending operations."""
+        if not self._pending:
+            return
+        ops = np.frombuffer(self._pending, dtype=OP_DTYPE)
+        self._pending = bytearray()
+        start, end = self._n_done, self._n_done + len(ops)
+        if end > len(self._outcome):
+            grown = np.zeros(max(end, 2 * len(self._outcome)), dtype=OUTCOME_DTYPE)
+            grown[:start] = self._outcome[:start]
+            self._outcome = grown
+        self._fills, self._n_fills = self._core.process_into(
+            ops, self._outcome[start:end], self._fills, self._n_fills, op_base=start
+        )
+        self._n_done = end
+        self._id_bound = self._core.id_bound()
+
+    def _invalid(
+        self,
+        order_id: int,
+        *,
+        side: int = 0,
+        price: int = 0,
+        qty: int = 1,
+        tif: int = 0,
+        error: struct.error | None = None,
+    ) -> NoReturn:
+        """Raise the error for the first bad argument of an operation call (``error``: what
+        packing it said, for a value of the wrong type or size)."""
         if order_id < 0:
             raise ValueError(f"order id must be non-negative, got {order_id}")
+        if order_id >= self._id_bound:
+            raise ValueError(
+                f"order id {order_id} is far beyond the orders so far: ids must be dense"
+                " (0, 1, 2, ...)"
+            )
+        if not 0 <= side <= 1:
+            raise ValueError(f"order {order_id}: side must be 0 (buy) or 1 (sell), got {side}")
+        if not 0 <= tif <= 1:
+            raise ValueError(f"order {order_id}: tif must be 0 (GTC) or 1 (IOC), got {tif}")
         if qty <= 0:
             raise ValueError(f"order {order_id}: quantity must be positive, got {qty}")
-        if not 0 <= price < self.config.n_ticks:
-            raise ValueError(
-                f"order {order_id}: price {price} ticks outside [0, {self.config.n_ticks})"
-            )
-
-    def _crosses(self, side: Side, price: int) -> bool:
-        if side == _BUY:
-            asks = self._prices[_SELL]
-            return bool(asks) and price >= asks[0]
-        bids = self._prices[_BUY]
-        return bool(bids) and price <= bids[-1]
-
-    def _match(self, taker: _Order, limit: int, result: OrderResult, ts: int) -> None:
-        """Fill ``taker`` against the opposite side up to price ``limit`` (inclusive)."""
-        buy = taker.side == _BUY
-        maker_side = _SELL if buy else _BUY
-        levels = self._levels[maker_side]
-        prices = self._prices[maker_side]
-        fills = result.fills
-        remaining = taker.qty
-        while remaining and prices:
-            price = prices[0] if buy else prices[-1]
-            if (price > limit) if buy else (price < limit):
-                break
-            level = levels[price]
-            queue = level.orders
-            while remaining and level.qty:
-                maker = queue[0]
-                if maker.status is not ACTIVE:
-                    queue.popleft()
-                    continue
-                take = remaining if remaining < maker.qty else maker.qty
-                fills.append(Fill(ts, taker.order_id, maker.order_id, taker.side, price, take))
-                maker.qty -= take
-                level.qty -= take
-                remaining -= take
-                if maker.qty == 0:
-                    maker.status = OrderStatus.FILLED
-                    queue.popleft()
-                    level.n_orders -= 1
-            if level.qty == 0:
-                del levels[price]
-                if buy:
-                    del prices[0]
-                else:
-                    prices.pop()
-        taker.qty = remaining
-
-    def _rest(self, order: _Order) -> None:
-        levels = self._levels[order.side]
-        level = levels.get(order.price)
-        if level is None:
-            level = levels[order.price] = _Level()
-            insort(self._prices[order.side], order.price)
-        level.orders.append(order)
-        level.qty += order.qty
-        level.n_orders += 1
-
-    def _unrest(self, order: _Order) -> None:
-        levels = self._levels[order.side]
-        level = levels[order.price]
-        level.qty -= order.qty
-        level.n_orders -= 1
-        if level.n_orders == 0:
-            del levels[order.price]
-            self._prices[order.side].remove(order.price)
+        if not 0 <= price < self._n_ticks:
+            raise ValueError(f"order {order_id}: price {price} ticks outside [0, {self._n_ticks})")
+        raise ValueError(
+            f"order {order_id}: {error} (ts, ids, prices and sizes must be 64-bit integers)"
+        )

@@ -1,4 +1,18 @@
-"""Batch order book: the rules of ``book.OrderBook`` compiled with numba over flat arrays.
+"""The order book's matching engine: price-time priority compiled with numba over flat arrays.
+
+Rules (``OrderBook``, the per-call API, and ``ArrayOrderBook``, the batch API, both run them
+through this kernel; tests hold it equal to a plain reference model):
+
+- A taker fills against the best opposite price first, and within a price the oldest order
+  first, always at the resting (maker) order's price.
+- A limit order's unfilled remainder rests (GTC) or expires (IOC); a market order never rests.
+- A post-only order that would cross the opposite best price is rejected whole.
+- ``modify(id, price, qty)`` sets the open quantity: at the same price with no more quantity it
+  reduces in place and keeps its queue place; otherwise it is cancel/replace: the order loses
+  its place and, if it now crosses, trades as a taker. A post-only order whose new price would
+  cross is rejected and stays as it was.
+- Cancelling or modifying an order that is filled, cancelled, expired, rejected or unknown does
+  nothing and says why; reusing an order id is rejected.
 
 The book is a price ladder ``[side, tick]`` of FIFO queues kept as doubly linked lists over an
 order table indexed by order id, so adding, cancelling and filling an order are O(1) and the
@@ -14,13 +28,15 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from quant_engine.orderbook.book import OrderBookConfig
 from quant_engine.orderbook.types import (
     INACTIVE_REASON,
     DepthSnapshot,
+    Fill,
     Level,
     Op,
     OpKind,
+    OrderBookConfig,
+    OrderResult,
     OrderStatus,
     Reason,
     Side,
@@ -52,6 +68,8 @@ ORDER_DTYPE = np.dtype(
 )
 OUTCOME_DTYPE = np.dtype(
     [
+        ("order_id", np.int64),
+        ("fill_start", np.int64),  # index in the fills of the operation's first fill
         ("reason", np.int8),
         ("submitted_qty", np.int64),
         ("cancelled_qty", np.int64),
@@ -78,6 +96,7 @@ _POST_ONLY_WOULD_CROSS = int(Reason.POST_ONLY_WOULD_CROSS)
 _DUPLICATE_ORDER_ID = int(Reason.DUPLICATE_ORDER_ID)
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _IOC = int(TimeInForce.IOC)
+_REASONS, _SIDES = tuple(Reason), tuple(Side)  # by code
 
 
 def ops_array(ops: list[Op]) -> np.ndarray:
@@ -87,18 +106,69 @@ def ops_array(ops: list[Op]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Every fill (``FILL_DTYPE``, in order) and, per operation, its reason code and the
-    quantity it put up, cancelled, or let expire."""
+    """Every fill (``fills``, ``FILL_DTYPE``, in order) and one ``outcome`` row per operation
+    (``OUTCOME_DTYPE``): its order id, reason code, the quantity it put up, cancelled or let
+    expire, and the index of its first fill; each column is a property as well."""
 
     fills: np.ndarray
-    reason: np.ndarray
-    submitted_qty: np.ndarray
-    cancelled_qty: np.ndarray
-    expired_qty: np.ndarray
+    outcome: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.outcome)
+
+    order_id = property(lambda self: self.outcome["order_id"])
+    reason = property(lambda self: self.outcome["reason"])
+    submitted_qty = property(lambda self: self.outcome["submitted_qty"])
+    cancelled_qty = property(lambda self: self.outcome["cancelled_qty"])
+    expired_qty = property(lambda self: self.outcome["expired_qty"])
+    fill_start = property(lambda self: self.outcome["fill_start"])
+
+    def result(self, i: int) -> OrderResult:
+        """Operation ``i``'s outcome as an :class:`OrderResult` (its fills as :class:`Fill`)."""
+        return self.order_results(i, i + 1)[0]
+
+    def order_results(self, start: int = 0, stop: int | None = None) -> list[OrderResult]:
+        """Operations ``start:stop``'s outcomes as :class:`OrderResult`, converted together."""
+        n_ops = len(self.outcome)
+        return order_results(
+            self.outcome, n_ops, self.fills, len(self.fills), start, n_ops if stop is None else stop
+        )
+
+
+def order_results(
+    outcome: np.ndarray, n_ops: int, fills: np.ndarray, n_fills: int, start: int, stop: int
+) -> list[OrderResult]:
+    """Operations ``start:stop`` of ``outcome[:n_ops]`` (whose fills are ``fills[:n_fills]``)
+    as :class:`OrderResult`."""
+    rows = outcome[start:stop].tolist()
+    if not rows:
+        return []
+    lo = rows[0][1]
+    hi = int(outcome[stop]["fill_start"]) if stop < n_ops else n_fills
+    taken = [
+        Fill(ts, taker, maker, _SIDES[side], price, qty)
+        for _, ts, taker, maker, side, price, qty in fills[lo:hi].tolist()
+    ]
+    ends = [row[1] for row in rows[1:]]
+    ends.append(hi)
+    return [
+        OrderResult(
+            order_id,
+            _REASONS[reason],
+            taken[first - lo : end - lo],
+            cancelled_qty=cancelled,
+            expired_qty=expired,
+            submitted_qty=submitted,
+        )
+        for (order_id, first, reason, submitted, cancelled, expired), end in zip(
+            rows, ends, strict=True
+        )
+    ]
 
 
 class ArrayOrderBook:
-    """The same book as :class:`OrderBook`, processed in batches by a compiled kernel."""
+    """The book's batch API: whole arrays of operations per compiled call (see
+    :class:`~quant_engine.orderbook.book.OrderBook` for one call per operation)."""
 
     def __init__(self, config: OrderBookConfig | None = None, capacity: int = 1024) -> None:
         self.config = config or OrderBookConfig()
@@ -153,41 +223,65 @@ class ArrayOrderBook:
     # --------------------------------------------------------------- operations
     def process(self, ops: np.ndarray) -> BatchResult:
         """Apply a structured array of operations (``OP_DTYPE``) in order."""
+        outcome = np.zeros(len(ops), dtype=OUTCOME_DTYPE)
+        fills, n_fills = self.process_into(ops, outcome, np.empty(len(ops) + 16, FILL_DTYPE))
+        return BatchResult(fills[:n_fills], outcome)
+
+    def process_into(
+        self,
+        ops: np.ndarray,
+        outcome: np.ndarray,
+        fills: np.ndarray,
+        n_fills: int = 0,
+        op_base: int = 0,
+    ) -> tuple[np.ndarray, int]:
+        """``process`` into given arrays: each operation's outcome into ``outcome`` (zeroed,
+        ``len(ops)`` rows of ``OUTCOME_DTYPE``), fills from ``fills[n_fills]`` on, their
+        ``op_index`` counted from ``op_base``. Returns the fills array (a larger copy when they
+        did not fit) and the new fill count."""
         if ops.dtype != OP_DTYPE:
             raise ValueError(f"ops must have dtype OP_DTYPE, got {ops.dtype}")
         n = len(ops)
-        row, problem = _first_invalid(ops, self.config.n_ticks)
+        row, problem, top = _scan(ops, self.config.n_ticks)
         if row >= 0:
             raise ValueError(f"ops row {row}: {_PROBLEMS[problem]}: {ops[row]}")
-        top = int(ops["order_id"].max()) if n else -1
         if top >= len(self._orders):
-            if top > 16 * (len(self._orders) + n) + 1_000_000:
+            if top >= self.id_bound(n):
                 raise ValueError(
-                    f"order id {top} is far beyond the {len(self._orders)} orders so far: the batch"
+                    f"order id {top} is far beyond the {len(self._orders)} orders so far: the"
                     " book indexes its order table by id, so ids must be dense (0, 1, 2, ...)"
                 )
             self._grow(top + 1)
-        fills = np.empty(2 * n + int(self._side_count.sum()) + 1, dtype=FILL_DTYPE)
-        outcome = np.zeros(n, dtype=OUTCOME_DTYPE)
-        n_fills = _process(
-            ops,
-            self._head,
-            self._tail,
-            self._lvl_qty,
-            self._lvl_n,
-            self._best,
-            self._orders,
-            fills,
-            outcome,
-            self._side_count,
-        )
-        return BatchResult(
-            fills[:n_fills].copy(),
-            outcome["reason"],
-            outcome["submitted_qty"],
-            outcome["cancelled_qty"],
-            outcome["expired_qty"],
-        )
+        # Each fill takes at least one unit, so an operation makes at most min(qty, resting)
+        # fills; the kernel stops before one that might not fit and the buffer grows.
+        i = 0
+        while True:
+            i, n_fills = _process(
+                ops,
+                i,
+                op_base,
+                self._head,
+                self._tail,
+                self._lvl_qty,
+                self._lvl_n,
+                self._best,
+                self._orders,
+                fills,
+                n_fills,
+                outcome,
+                self._side_count,
+            )
+            if i == n:
+                return fills, n_fills
+            need = min(int(ops["qty"][i]), int(self._side_count.sum()))
+            grown = np.empty(max(2 * len(fills), n_fills + need), dtype=FILL_DTYPE)
+            grown[:n_fills] = fills[:n_fills]
+            fills = grown
+
+    def id_bound(self, n_new: int = 0) -> int:
+        """Order ids must stay below this (dense ids: the order table is indexed by id) for a
+        batch of ``n_new`` more operations."""
+        return 16 * (len(self._orders) + n_new) + 1_000_001
 
     def _grow(self, capacity: int) -> None:
         grown = _empty_orders(max(capacity, 2 * len(self._orders)))
@@ -213,23 +307,28 @@ _PROBLEMS = (
 
 
 @numba.njit(cache=True)
-def _first_invalid(ops, n_ticks):  # pragma: no cover - compiled
-    """(row, problem index into ``_PROBLEMS``) of the first invalid operation, or (-1, -1)."""
+def _scan(ops, n_ticks):  # pragma: no cover - compiled
+    """(row, problem index into ``_PROBLEMS``) of the first invalid operation, or (-1, -1), and
+    the largest order id (-1 if none)."""
+    top = -1
     for i in range(ops.shape[0]):
         op = ops[i]
-        if op.kind < 0 or op.kind > 3:
-            return i, 0
+        k = op.kind
+        if k < 0 or k > 3:
+            return i, 0, top
         if op.order_id < 0:
-            return i, 1
+            return i, 1, top
         if op.side < 0 or op.side > 1:
-            return i, 2
+            return i, 2, top
         if op.tif < 0 or op.tif > 1:
-            return i, 3
-        if op.kind != _CANCEL and op.qty <= 0:
-            return i, 4
-        if (op.kind == _LIMIT or op.kind == _MODIFY) and (op.price < 0 or op.price >= n_ticks):
-            return i, 5
-    return -1, -1
+            return i, 3, top
+        if k != _CANCEL and op.qty <= 0:
+            return i, 4, top
+        if k in (_LIMIT, _MODIFY) and (op.price < 0 or op.price >= n_ticks):
+            return i, 5, top
+        if op.order_id > top:
+            top = op.order_id
+    return -1, -1, top
 
 
 @numba.njit(cache=True)
@@ -266,14 +365,19 @@ def _crosses(side, price, best):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _process(  # pragma: no cover - compiled
-    ops, head, tail, lvl_qty, lvl_n, best, orders, fills, outcome, side_count
+    ops, start, op_base, head, tail, lvl_qty, lvl_n, best, orders, fills, nf, outcome, side_count
 ):
-    """Apply ``ops`` in order; returns the number of fills written."""
+    """Apply ``ops[start:]`` in order, writing fills from ``fills[nf]`` (operation ``i``'s with
+    ``op_index`` ``op_base + i``). Returns (the first operation not applied, the number of
+    fills): it stops early, before an operation whose fills might not fit in ``fills``."""
     n_ticks = head.shape[1]
-    nf = 0
-    for i in range(ops.shape[0]):
+    for i in range(start, ops.shape[0]):
         op = ops[i]
         k = op.kind
+        if k != _CANCEL and nf + min(op.qty, side_count[0] + side_count[1]) > fills.shape[0]:
+            return i, nf
+        outcome[i].order_id = op.order_id
+        outcome[i].fill_start = nf
         o = op.order_id
         order = orders[o]
         st = order.status
@@ -342,7 +446,7 @@ def _process(  # pragma: no cover - compiled
                 maker = orders[m]
                 take = rem if rem < maker.qty else maker.qty
                 fill = fills[nf]
-                fill.op_index = i
+                fill.op_index = op_base + i
                 fill.ts = op.ts
                 fill.taker_id = o
                 fill.maker_id = m
@@ -390,4 +494,4 @@ def _process(  # pragma: no cover - compiled
             side_count[s] += 1
             if (s == _BUY and p > best[_BUY]) or (s == _SELL and p < best[_SELL]):
                 best[s] = p
-    return nf
+    return ops.shape[0], nf

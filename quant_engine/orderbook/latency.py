@@ -9,6 +9,7 @@ first.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,23 +66,50 @@ class LatentVenue:
 
     def advance(self, ts: int) -> list[Arrival]:
         """Move the clock to ``ts``, applying our operations that have arrived by then."""
-        self._check_time(ts)
-        self.now = ts
-        arrived = []
-        while self._pending and self._pending[0][0] <= ts:
-            arrival, _, sent, op = heapq.heappop(self._pending)
-            result = self.book.apply(op._replace(ts=arrival))
-            arrived.append(Arrival(sent, arrival, result))
-        return arrived
+        applied = self._apply_arrived(ts)
+        if not applied:
+            return []
+        first = applied[0][2]
+        return self._arrivals(applied, self.book.results().order_results(first), first)
 
     def market(self, op: Op) -> tuple[list[Arrival], OrderResult]:
         """Apply another participant's operation at ``op.ts`` (after ours arrived by then)."""
-        arrived = self.advance(op.ts)
-        return arrived, self.book.apply(op)
+        return self.market_batch([op])[0]
+
+    def market_batch(self, ops: Sequence[Op]) -> list[tuple[list[Arrival], OrderResult]]:
+        """``market`` for each operation in turn, with the same arrivals and results; the book
+        matches them all in one batch instead of one per operation."""
+        steps = [(self._apply_arrived(op.ts), self.book.apply(op)) for op in ops]
+        if not steps:
+            return []
+        first = steps[0][0][0][2] if steps[0][0] else steps[0][1]
+        results = self.book.results().order_results(first)  # all from this call
+        return [
+            (self._arrivals(applied, results, first), results[seq - first])
+            for applied, seq in steps
+        ]
 
     @property
     def in_flight(self) -> int:
         return len(self._pending)
+
+    def _apply_arrived(self, ts: int) -> list[tuple[int, int, int]]:
+        """Move the clock to ``ts`` and send our arrived operations into the book: (sent,
+        arrival, the book's sequence number) of each."""
+        self._check_time(ts)
+        self.now = ts
+        applied = []
+        while self._pending and self._pending[0][0] <= ts:
+            arrival, _, sent, op = heapq.heappop(self._pending)
+            applied.append((sent, arrival, self.book.apply(op._replace(ts=arrival))))
+        return applied
+
+    @staticmethod
+    def _arrivals(
+        applied: list[tuple[int, int, int]], results: list[OrderResult], first: int
+    ) -> list[Arrival]:
+        """``applied`` as arrivals, their results in ``results`` from sequence number ``first``."""
+        return [Arrival(sent, arrival, results[seq - first]) for sent, arrival, seq in applied]
 
     def _check_time(self, ts: int) -> None:
         if ts < self.now:

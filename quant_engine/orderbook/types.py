@@ -1,4 +1,4 @@
-"""Codes and records shared by the per-call book and the batch core.
+"""Codes, records and the configuration shared by the per-call book and the batch core.
 
 Prices are integer ticks in ``[0, n_ticks)`` and quantities positive integers, so that both
 implementations are exact and agree bit for bit. The integer codes below are the ones stored
@@ -10,6 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
+
+
+@dataclass(frozen=True)
+class OrderBookConfig:
+    """Prices are integer ticks in ``[0, n_ticks)``; ``tick_size`` converts them to currency.
+    The book keeps a ladder of 32 bytes per tick: raise ``n_ticks`` for higher prices."""
+
+    n_ticks: int = 100_000
+    tick_size: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.n_ticks < 2 or self.tick_size <= 0:
+            raise ValueError(f"invalid book config: {self}")
+
+    def to_ticks(self, price: float) -> int:
+        return round(price / self.tick_size)
+
+    def to_price(self, ticks: int) -> float:
+        return ticks * self.tick_size
 
 
 class Side(IntEnum):

@@ -121,24 +121,19 @@ class ReferenceBook:
 
 
 class BatchAsCalls:
-    """The batch book driven one operation at a time, answering like :class:`OrderBook`."""
+    """The batch book driven one operation at a time, with :class:`OrderBook`'s ``apply`` and
+    ``result``."""
 
     def __init__(self, book: ArrayOrderBook) -> None:
         self.book = book
+        self.results: list[OrderResult] = []
 
-    def apply(self, op: Op) -> OrderResult:
-        result = self.book.process(ops_array([op]))
-        return OrderResult(
-            op.order_id,
-            Reason(int(result.reason[0])),
-            [
-                Fill(ts, taker, maker, Side(side), price, qty)
-                for _, ts, taker, maker, side, price, qty in result.fills.tolist()
-            ],
-            int(result.cancelled_qty[0]),
-            int(result.expired_qty[0]),
-            int(result.submitted_qty[0]),
-        )
+    def apply(self, op: Op) -> int:
+        self.results.append(self.book.process(ops_array([op])).result(0))
+        return len(self.results) - 1
+
+    def result(self, seq: int) -> OrderResult:
+        return self.results[seq]
 
     def __getattr__(self, name: str):
         return getattr(self.book, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from quant_engine.orderbook import (
     Reason,
     Side,
     TimeInForce,
+    core,
 )
 from tests.quant_engine.orderbook.models import BatchAsCalls
 
@@ -27,24 +29,28 @@ BUY, SELL = Side.BUY, Side.SELL
 @pytest.fixture(params=["per_call", "batch"])
 def book(request):
     if request.param == "per_call":
-        return OrderBook(CONFIG)
-    return BatchAsCalls(ArrayOrderBook(CONFIG, capacity=4))  # capacity 4: exercises growth
+        return OrderBook(CONFIG, capacity=4)  # capacity 4: exercises growth
+    return BatchAsCalls(ArrayOrderBook(CONFIG, capacity=4))
+
+
+def run(book, op):
+    return book.result(book.apply(op))
 
 
 def limit(book, oid, side, price, qty, ts=0, tif=TimeInForce.GTC, post_only=False):
-    return book.apply(Op(ts, OpKind.LIMIT, oid, side, price, qty, tif, post_only))
+    return run(book, Op(ts, OpKind.LIMIT, oid, side, price, qty, tif, post_only))
 
 
 def market(book, oid, side, qty, ts=0):
-    return book.apply(Op(ts, OpKind.MARKET, oid, side, 0, qty))
+    return run(book, Op(ts, OpKind.MARKET, oid, side, 0, qty))
 
 
 def cancel(book, oid, ts=0):
-    return book.apply(Op(ts, OpKind.CANCEL, oid))
+    return run(book, Op(ts, OpKind.CANCEL, oid))
 
 
 def modify(book, oid, price, qty, ts=0):
-    return book.apply(Op(ts, OpKind.MODIFY, oid, BUY, price, qty))
+    return run(book, Op(ts, OpKind.MODIFY, oid, BUY, price, qty))
 
 
 def trades(result):
@@ -156,6 +162,14 @@ def test_post_only_modify_that_would_cross_is_rejected_and_the_order_kept(book):
     assert book.resting_qty(2) == 6 and book.best_bid == 100
 
 
+def test_a_sweep_through_more_orders_than_its_batch_has_rows_gets_every_fill(book):
+    for oid in range(100):
+        limit(book, oid, SELL, 100 + oid % 7, 1)
+    result = market(book, 100, BUY, 150)  # matched alone: a batch of one operation
+    assert [f.maker_id for f in result.fills] == sorted(range(100), key=lambda i: (i % 7, i))
+    assert result.expired_qty == 50 and book.best_ask is None
+
+
 def test_depth_snapshot_lists_top_levels_best_first(book):
     for oid, (side, price, qty) in enumerate(
         [(BUY, 98, 1), (BUY, 99, 2), (BUY, 99, 3), (BUY, 97, 4), (SELL, 101, 5), (SELL, 103, 6)]
@@ -181,10 +195,32 @@ def test_queue_position_counts_quantity_ahead_and_shrinks_as_it_trades(book):
 
 
 def test_bad_operations_raise_naming_the_problem():
+    book = OrderBook(CONFIG)
+    book.submit_limit(0, SELL, 100, 5)
     with pytest.raises(ValueError, match="quantity must be positive"):
-        OrderBook(CONFIG).submit_limit(1, BUY, 100, 0)
+        book.submit_limit(1, BUY, 100, 0)
     with pytest.raises(ValueError, match="price 1000 ticks outside"):
-        OrderBook(CONFIG).submit_limit(1, BUY, 1000, 1)
+        book.modify(0, 1000, 1)
+    with pytest.raises(ValueError, match=r"side must be 0 \(buy\) or 1 \(sell\), got 2"):
+        book.submit_market(1, 2, 5)
+    with pytest.raises(ValueError, match=r"tif must be 0 \(GTC\) or 1 \(IOC\), got 3"):
+        book.submit_limit(1, BUY, 100, 5, tif=3)
+    with pytest.raises(ValueError, match="order id must be non-negative"):
+        book.cancel(-1)
+    with pytest.raises(ValueError, match=r"side must be 0 \(buy\) or 1 \(sell\), got -1"):
+        book.submit_limit(1, -1, 100, 5)
+    with pytest.raises(ValueError, match="price -3 ticks outside"):
+        book.submit_limit(1, BUY, -3, 5)
+    with pytest.raises(ValueError, match="order 1: required argument is not an integer"):
+        book.submit_limit(1, BUY, 100.5, 5)
+    with pytest.raises(ValueError, match="ids must be dense"):
+        book.cancel(10**12)
+    # the bad calls were refused at once: nothing of them reached the book
+    assert book.submit_limit(1, BUY, 100, 2) == 1
+    assert trades(book.result(1)) == [(0, 100, 2)]
+    assert book.depth().asks == (Level(100, 3, 1),)
+    with pytest.raises(IndexError, match="no operation 2: 2 so far"):
+        book.result(2)
     ops = np.zeros(3, dtype=OP_DTYPE)
     ops["qty"] = [1, 1, -2]
     with pytest.raises(ValueError, match="ops row 2: quantity not positive"):
@@ -195,3 +231,9 @@ def test_bad_operations_raise_naming_the_problem():
         ArrayOrderBook(CONFIG).process(ops)
     with pytest.raises(ValueError, match="dtype OP_DTYPE"):
         ArrayOrderBook(CONFIG).process(np.zeros(3))
+
+
+def test_the_compiled_kernels_are_cached_across_runs():
+    kernels = [v for v in vars(core).values() if isinstance(v, numba.core.dispatcher.Dispatcher)]
+    assert len(kernels) >= 4
+    assert all(type(kernel._cache).__name__ == "FunctionCache" for kernel in kernels)

@@ -14,6 +14,7 @@ from quant_engine.orderbook import (
     OrderStatus,
     Side,
 )
+from quant_engine.orderbook.streams import StreamConfig, as_op_rows, random_ops
 
 CONFIG = OrderBookConfig(n_ticks=1000)
 
@@ -69,3 +70,23 @@ def test_time_going_backwards_raises():
         v.send(Op(9, OpKind.CANCEL, 1))
     with pytest.raises(ValueError, match="latency must be non-negative"):
         LatencyModel(base=-1)
+
+
+def test_a_batch_of_market_operations_gives_what_one_at_a_time_gives():
+    stream = as_op_rows(random_ops(StreamConfig(n_ops=3_000, seed=4, n_ticks=1000)))
+    ours = [Op(t, OpKind.MARKET, 5_000 + t, Side(t % 2), 0, 7) for t in range(0, 3_000, 97)]
+
+    def run(batch: int) -> list:
+        v = venue(base=5, jitter=20, seed=1)
+        out, sent = [], iter(ours)
+        for lo in range(0, len(stream), batch):
+            ops = stream[lo : lo + batch]
+            for op in ours:
+                if lo <= op.ts < lo + batch:
+                    v.send(next(sent))
+            out += v.market_batch(ops) if batch > 1 else [v.market(ops[0])]
+        return out
+
+    one_by_one = run(1)
+    assert sum(len(arrived) for arrived, _ in one_by_one) > 20
+    assert run(250) == one_by_one

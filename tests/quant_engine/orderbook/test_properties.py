@@ -70,7 +70,7 @@ def test_book_matches_the_reference_and_keeps_its_invariants(ops):
     for op in ops:
         status_before = book.status(op.order_id)
         depth_before = book.depth(N_TICKS)
-        result = book.apply(op)
+        result = book.result(book.apply(op))
         # price-time priority (and every other rule) as the naive model has it
         assert _outcome(result) == _outcome(reference.apply(op)), op
         # nothing crossed rests after matching
@@ -96,7 +96,8 @@ def test_book_matches_the_reference_and_keeps_its_invariants(ops):
 @given(op_streams(), st.integers(1, 5))
 def test_batch_core_gives_the_per_call_books_fills_and_outcomes(ops, n_chunks):
     book = OrderBook(CONFIG)
-    expected = [book.apply(op) for op in ops]
+    seqs = [book.apply(op) for op in ops]  # matched together at the first observation
+    expected = [book.result(seq) for seq in seqs]
     batch = ArrayOrderBook(CONFIG, capacity=1)
     array = ops_array(ops)
     bounds = [len(ops) * k // n_chunks for k in range(n_chunks + 1)]
@@ -118,7 +119,7 @@ def test_batch_and_per_call_agree_on_a_long_seeded_stream():
     ops = random_ops(stream)
     config = OrderBookConfig(n_ticks=stream.n_ticks)
     book = OrderBook(config)
-    expected = [book.apply(op) for op in as_op_rows(ops)]
+    expected = [book.result(book.apply(op)) for op in as_op_rows(ops)]  # one by one
     batch = ArrayOrderBook(config).process(ops)
     assert len(batch.fills) > 5_000
     assert batch.fills[["taker_id", "maker_id", "price", "qty"]].tolist() == [
@@ -128,3 +129,23 @@ def test_batch_and_per_call_agree_on_a_long_seeded_stream():
         assert getattr(batch, name).tolist() == [int(getattr(r, name)) for r in expected]
     # the stream exercises every outcome but duplicate ids (it never reuses one)
     assert set(batch.reason.tolist()) == {int(r) for r in Reason} - {Reason.DUPLICATE_ORDER_ID}
+
+
+def test_per_call_api_gives_the_batch_cores_fills_on_the_benchmark_stream():
+    """bench/order_book.py's stream (1 M operations, seed 0), one call per operation and
+    observed now and then, so matched in uneven batches, against one batch."""
+    stream = StreamConfig()
+    ops = random_ops(stream)
+    config = OrderBookConfig(n_ticks=stream.n_ticks)
+    batch = ArrayOrderBook(config).process(ops)
+    book = OrderBook(config)
+    seqs = []
+    for i, row in enumerate(ops.tolist()):
+        seqs.append(book.apply(row))
+        if i % 99_991 == 0:  # observing matches what is pending
+            assert book.result(i).reason == batch.reason[i]
+    assert seqs == list(range(len(ops)))
+    per_call = book.results()
+    assert len(per_call.fills) == len(batch.fills) > 300_000
+    assert (per_call.fills == batch.fills).all()
+    assert (per_call.outcome == batch.outcome).all()

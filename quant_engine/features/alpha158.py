@@ -4,8 +4,9 @@
 (5/10/20/30/60 by default): 158 columns. Every rolling factor at ``t`` reads bars in
 ``(t - window, t]`` only. Prices are divided by the latest close so factors are scale-free.
 Qlib's VWAP ratio uses the typical price ``(high + low + close) / 3``, as daily bars carry no VWAP.
-The loops live in ``features.kernels``; each feature group is computed into one block and
-turned into columns before the next, so the build's peak stays near the size of its result.
+The loops live in ``features.kernels``: a row's factors depend on the bars of its windows
+alone, bit for bit. They write into two blocks whose rows become the result's columns without
+a copy, so a build's peak is its result plus the sorted bars.
 """
 
 from __future__ import annotations

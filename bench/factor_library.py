@@ -34,7 +34,7 @@ from quant_engine.features.alpha158 import alpha158_columns, build_alpha158
 
 BENCH = Path(__file__).resolve().parent
 FIELDS = ("open", "high", "low", "close", "volume")
-# What the factors of both libraries are known to do differently (see the README's table).
+# What the two libraries are known to do differently (see the README's Benchmarks).
 KNOWN_DIFFERENCES = {
     "warm-up": "Qlib's rolling operators use min_periods=1: values from a symbol's first bar, "
     "where ours are null until a full window; compared only where both have a value",

@@ -20,9 +20,15 @@ def main() -> None:
     provider, kernels = sys.argv[1], int(sys.argv[2])
     out = sys.argv[3] if len(sys.argv) > 3 else None
     started = time.perf_counter()
-    import qlib
-    from qlib.contrib.data.loader import Alpha158DL
-    from qlib.data import D
+    try:
+        import qlib
+        from qlib.contrib.data.loader import Alpha158DL
+        from qlib.data import D
+    except ImportError as error:
+        raise SystemExit(
+            f"Qlib is not importable in {sys.executable} ({error}): install it there with "
+            "`pip install pyqlib`, or pass factor_library.py --qlib-python"
+        ) from error
 
     qlib.init(
         provider_uri=provider,

@@ -2,8 +2,9 @@ import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from scipy.stats import rankdata
 
-from quant_engine.features.alpha158 import Alpha158Config, alpha158_columns, build_alpha158
+from quant_engine.features.alpha158 import ROLLING, Alpha158Config, alpha158_columns, build_alpha158
 from tests.quant_engine.features.scramble import scramble_after
 
 D = 10
@@ -28,6 +29,16 @@ def test_no_factor_at_t_reads_a_bar_after_t(small_market, factors):
     upto = pl.col("timestamp") <= cutoff
     assert_frame_equal(factors.filter(upto), changed.filter(upto), check_exact=True)
     assert not factors.filter(~upto).equals(changed.filter(~upto))
+
+
+def test_a_rows_factors_depend_on_its_window_alone(small_market, factors):
+    # Bit for bit, however much history precedes the window: a lookback window of the
+    # longest window's length reproduces the full build's newest rows exactly.
+    days = small_market.bars["timestamp"].unique().sort()
+    recent = build_alpha158(small_market.bars.filter(pl.col("timestamp") >= days[400]), CONFIG)
+    settled = pl.col("timestamp") >= days[400 + D]
+    assert recent.filter(settled).height == factors.filter(settled).height > 0
+    assert_frame_equal(factors.filter(settled), recent.filter(settled), check_exact=True)
 
 
 def test_each_window_starts_after_its_warm_up(factors):
@@ -75,3 +86,82 @@ def test_values_match_plain_numpy(small_market, factors):
     }
     for name, value in expected.items():
         assert row[name] == pytest.approx(value, rel=1e-7, abs=1e-10), name
+
+
+def _reference(bars: pl.DataFrame, d: int) -> dict[str, np.ndarray]:
+    """The rolling factors of window ``d`` for one symbol, one window at a time in numpy."""
+    h, lo, c, v = (bars[x].to_numpy() for x in ("high", "low", "close", "volume"))
+    n, eps, x = c.shape[0], 1e-12, np.arange(d)
+    out = {name: np.full(n, np.nan) for name in ROLLING}
+    for i in range(d, n):
+        w, prev = slice(i - d + 1, i + 1), slice(i - d, i)
+        cw, hw, lw, vw = c[w], h[w], lo[w], v[w]
+        move, vmove = c[w] - c[prev], v[w] - v[prev]
+        ret, abs_ret_volume = c[w] / c[prev], np.abs(c[w] / c[prev] - 1) * vw
+        slope, intercept = np.polyfit(x, cw, 1)
+        up, down = np.clip(move, 0, None).sum(), np.clip(-move, 0, None).sum()
+        vup, vdown = np.clip(vmove, 0, None).sum(), np.clip(-vmove, 0, None).sum()
+        values = {
+            "ROC": c[i - d] / c[i],
+            "MA": cw.mean() / c[i],
+            "STD": cw.std(ddof=1) / c[i],
+            "BETA": slope / c[i],
+            "RSQR": np.corrcoef(x, cw)[0, 1] ** 2,
+            "RESI": (c[i] - intercept - slope * (d - 1)) / c[i],
+            "MAX": hw.max() / c[i],
+            "MIN": lw.min() / c[i],
+            "QTLU": np.quantile(cw, 0.8) / c[i],
+            "QTLD": np.quantile(cw, 0.2) / c[i],
+            "RANK": rankdata(cw)[-1] / d,
+            "RSV": (c[i] - lw.min()) / (hw.max() - lw.min() + eps),
+            "CORR": np.corrcoef(cw, np.log(vw + 1))[0, 1],
+            "CORD": np.corrcoef(ret, np.log(vw / v[prev] + 1))[0, 1],
+            "CNTP": np.mean(move > 0),
+            "CNTN": np.mean(move < 0),
+            "CNTD": np.mean(move > 0) - np.mean(move < 0),
+            "SUMP": up / (up + down + eps),
+            "SUMN": down / (up + down + eps),
+            "SUMD": (up - down) / (up + down + eps),
+            "VMA": vw.mean() / (v[i] + eps),
+            "VSTD": vw.std(ddof=1) / (v[i] + eps),
+            "WVMA": abs_ret_volume.std(ddof=1) / (abs_ret_volume.mean() + eps),
+            "VSUMP": vup / (vup + vdown + eps),
+            "VSUMN": vdown / (vup + vdown + eps),
+            "VSUMD": (vup - vdown) / (vup + vdown + eps),
+            "IMAX": (np.argmax(hw) + 1) / d,
+            "IMIN": (np.argmin(lw) + 1) / d,
+            "IMXD": (np.argmax(hw) - np.argmin(lw)) / d,
+        }
+        for name, value in values.items():
+            out[name][i] = value
+    return {f"{name}{d}": values for name, values in out.items()}
+
+
+@pytest.mark.parametrize("symbol", ["S000", "S013"])
+def test_every_factor_matches_a_window_by_window_numpy_reference(small_market, factors, symbol):
+    bars = small_market.bars.filter(pl.col("symbol") == symbol).sort("timestamp")
+    ours = factors.filter(pl.col("symbol") == symbol)
+    o, h, lo, c = (bars[x].to_numpy() for x in ("open", "high", "low", "close"))
+    span = h - lo + 1e-12
+    expected = {
+        "KMID": (c - o) / o,
+        "KLEN": (h - lo) / o,
+        "KMID2": (c - o) / span,
+        "KUP": (h - np.maximum(o, c)) / o,
+        "KUP2": (h - np.maximum(o, c)) / span,
+        "KLOW": (np.minimum(o, c) - lo) / o,
+        "KLOW2": (np.minimum(o, c) - lo) / span,
+        "KSFT": (2 * c - h - lo) / o,
+        "KSFT2": (2 * c - h - lo) / span,
+        "OPEN0": o / c,
+        "HIGH0": h / c,
+        "LOW0": lo / c,
+        "VWAP0": (h + lo + c) / 3 / c,
+    }
+    for d in CONFIG.windows:
+        expected |= _reference(bars, d)
+    assert sorted(expected) == sorted(alpha158_columns(CONFIG))
+    for name, values in expected.items():
+        got = ours[name].to_numpy()
+        assert np.array_equal(np.isnan(got), np.isnan(values)), name
+        np.testing.assert_allclose(got, values, rtol=1e-9, atol=1e-12, err_msg=name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from quant_engine.portfolio.config import ConstructionConfig
+from quant_engine.portfolio.kernels import sleeve_weights_kernel
 
 
 def target_weights(
@@ -54,10 +55,13 @@ def _sleeve_weights(
     scores: np.ndarray, eligible: np.ndarray, cfg: ConstructionConfig
 ) -> np.ndarray:
     cut = 0.0 if cfg.threshold is None else cfg.threshold
-    weights = (eligible & (scores > cut)).astype(float)
-    if cfg.mode == "long_short":
-        weights[eligible & (scores < -cut)] = -1.0
-    return weights
+    flat = sleeve_weights_kernel(
+        np.ascontiguousarray(scores).reshape(-1),
+        np.ascontiguousarray(eligible).reshape(-1),
+        float(cut),
+        cfg.mode == "long_short",
+    )
+    return flat.reshape(np.shape(scores))
 
 
 def _ranked_weights(

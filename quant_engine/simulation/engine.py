@@ -35,6 +35,7 @@ from quant_engine.simulation.artifacts import RunArtifacts, describe_strategy, w
 from quant_engine.simulation.book import Book, Fills
 from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
+from quant_engine.simulation.kernels import exposure, marked_value, same_sides, update_marks
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import empty_trades, run_metrics, trade_frame
 from quant_engine.simulation.risk import RollingRisk
@@ -236,10 +237,10 @@ class Simulator:
             nonlocal cum_realized, active_from
             if active_from is None and p.eligible.any():
                 active_from = bar_index
+            if per_symbol_skip and same_sides(p.weights, book.shares):
+                return 0.0, 0.0
             finite = np.isfinite(prices)
             marks = prices if finite.all() else np.where(finite, prices, mark)
-            if per_symbol_skip and np.array_equal(np.sign(p.weights), np.sign(book.shares)):
-                return 0.0, 0.0
             plan = core.plan(
                 p.weights,
                 book.state(marks, per_symbol),
@@ -285,16 +286,14 @@ class Simulator:
             if self.cancel is not None and self.cancel.is_set():
                 cancelled = True
                 break
-            equity_open = book.cash + float(
-                book.shares @ np.where(np.isfinite(bar.open), bar.open, mark)
-            )
+            equity_open = book.cash + marked_value(book.shares, bar.open, mark)
             if exact and columns["equity_open"] and _stale(book.shares, bar.open):
                 equity_open = columns["equity_open"][-1]
             turnover = cost = 0.0
             if pending is not None and not same_close:
                 turnover, cost = execute(pending, bar.open, i, ts)
                 pending = None
-            np.copyto(mark, bar.close, where=np.isfinite(bar.close))
+            update_marks(mark, bar.close)
             if risk is not None:
                 risk.update(bar.close, bar.volume)
             if not halted:
@@ -334,10 +333,11 @@ class Simulator:
             columns["equity_open"].append(equity_open_or_fill)
             columns["equity_close"].append(equity_close)
             columns["cash"].append(book.cash)
-            columns["gross_exposure"].append(float(np.abs(book.shares) @ mark))
+            gross, n_held = exposure(book.shares, mark)
+            columns["gross_exposure"].append(gross)
             columns["turnover"].append(turnover)
             columns["cost"].append(cost)
-            columns["n_positions"].append(int(np.count_nonzero(book.shares)))
+            columns["n_positions"].append(n_held)
             if self.progress is not None and (i + 1) % cfg.progress_interval == 0:
                 self.progress(
                     i + 1, total, {"equity": equity_close, "drawdown": equity_close / peak - 1}

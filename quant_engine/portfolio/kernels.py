@@ -20,13 +20,13 @@ def _sign(x):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def sleeve_weights_kernel(scores, eligible, cut, long_short):  # pragma: no cover - compiled
-    """Per name (flat arrays): +1 if eligible with a score above ``cut``, -1 (``long_short``)
-    if eligible with a score below ``-cut``, else 0; a NaN score is never above or below."""
+    """Per name (flat arrays): +1 if eligible with a finite score above ``cut``, -1
+    (``long_short``) if eligible with a finite score below ``-cut``, else 0."""
     out = np.empty(scores.shape[0])
     for i in range(scores.shape[0]):
         s = scores[i]
         w = 0.0
-        if eligible[i]:
+        if eligible[i] and math.isfinite(s):
             if s > cut:
                 w = 1.0
             elif long_short and s < -cut:

@@ -250,6 +250,15 @@ def rolling_risk_step(
 
 
 @numba.njit(cache=True)
+def book_value(shares, prices):  # pragma: no cover - compiled
+    """Value of ``shares`` at ``prices`` (a dot product without the call overhead of one)."""
+    total = 0.0
+    for j in range(shares.shape[0]):
+        total += shares[j] * prices[j]
+    return total
+
+
+@numba.njit(cache=True)
 def marked_value(shares, prices, mark):  # pragma: no cover - compiled
     """Value of ``shares`` at ``prices``, a name without one (NaN) at its ``mark``."""
     total = 0.0

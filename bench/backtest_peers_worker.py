@@ -123,7 +123,9 @@ def run_backtrader(data: dict) -> dict:
             index=index,
         )
         cerebro.adddata(bt.feeds.PandasData(dataname=frame), name=f"S{j:03d}")
-    cerebro.broker.setcash(capital)
+    # A hair of headroom: with one symbol its all-in sleeve is the whole book, and the
+    # rounding of size x price x (1 + fee) must not make backtrader refuse it for margin.
+    cerebro.broker.setcash(capital * (1 + 1e-9))
     cerebro.broker.setcommission(commission=fee)
     cerebro.broker.set_checksubmit(False)
     cerebro.addstrategy(

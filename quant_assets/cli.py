@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from quant_assets.profile import PROJECT_ROOT, DeploymentProfile, ProfileError, ensure_databases
@@ -155,6 +154,8 @@ def _busy_port(host: str, ports: tuple[int, ...]) -> int | None:
 
 
 def _answers(url: str) -> bool:
+    import urllib.request  # only `quant ui` polls: `quant run` starts without http.client
+
     try:
         with urllib.request.urlopen(url, timeout=5):
             return True

@@ -17,10 +17,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from sqlalchemy.engine import make_url
 
 from quant_engine.io.atomic import atomic_path
 from quant_engine.paths import QuantHome
@@ -136,6 +135,13 @@ def _rebase(value: object, instance_dir: Path) -> object:
     if isinstance(value, str) and Path(value).parts[:2] == Path(CHECKOUT_INSTANCE_DIR).parts:
         return str(instance_dir.joinpath(*Path(value).parts[2:]))
     return value
+
+
+def make_url(url: str) -> Any:
+    """SQLAlchemy's URL parser, imported on first use: ``quant run`` never needs SQLAlchemy."""
+    from sqlalchemy.engine import make_url as parse
+
+    return parse(url)
 
 
 _OVERRIDES = {"dagster": DAGSTER_DB_ENV, "mlflow": MLFLOW_ENV, "journal": JOURNAL_ENV}

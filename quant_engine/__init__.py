@@ -6,4 +6,8 @@ Subpackages, in pipeline order: ``data`` (bar schema, loaders, synthetic market)
 ``backtest`` (vectorized backtester and its report).
 """
 
+from quant_engine.paths import numba_cache_fallback
+
 __version__ = "0.1.0"
+
+numba_cache_fallback()  # before any kernel module imports numba

@@ -52,3 +52,21 @@ class QuantHome:
         for path in (self.dagster, self.mlflow_artifacts, self.assets, self.signals, self.reports):
             path.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def numba_cache_fallback(package_dir: Path | None = None) -> Path | None:
+    """Cache compiled kernels under ``QUANT_HOME/cache/numba`` where this package is read-only.
+
+    numba caches a kernel beside its source (``__pycache__``); in a read-only install it falls
+    back to the user's cache directory (cold in every new container) or, on a read-only file
+    system, fails to import the kernels at all. There this sets ``NUMBA_CACHE_DIR`` (unless it
+    is set already), so every process of one ``QUANT_HOME`` shares one warm cache. It acts only
+    before numba is first imported (``quant_engine`` calls it on import). Returns the folder
+    chosen, or ``None`` when numba's own choice stands.
+    """
+    package = package_dir or Path(__file__).resolve().parent
+    if "NUMBA_CACHE_DIR" in os.environ or os.access(package, os.W_OK):
+        return None
+    target = QuantHome.resolve().root / "cache" / "numba"
+    os.environ["NUMBA_CACHE_DIR"] = str(target)
+    return target

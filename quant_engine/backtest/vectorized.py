@@ -148,7 +148,6 @@ def run_panel_backtest(
     prices = panel.marks()
     entry, exit_ = prices[1:-1], prices[2:]
     signal_rows = slice(0, len(panel.dates) - 2)
-    tradable = np.isfinite(panel.open[1:-1])  # a name without a bar at the open keeps its book
     sigma, adv = panel.sigma[signal_rows], panel.adv[signal_rows]
     eligible = np.isfinite(scores[signal_rows])
     if cfg.costs.impact_coef > 0 or rules.max_volume_share is not None:
@@ -163,10 +162,10 @@ def run_panel_backtest(
         panel.dates[first:],
         rules,
     )
-    tradable = tradable[first:]
     if _closed_form_applies(cfg):
-        path = _sleeves_closed_form(weights, entry[first:], exit_[first:], tradable, cfg)
+        path = _sleeves_closed_form(weights, prices, panel.open, first, cfg)
     else:
+        tradable = np.isfinite(panel.open[1 + first : -1])  # no bar at the open: keep the book
         # A name with no price yet is flat; after its last bar it keeps its last known price.
         with np.errstate(invalid="ignore", divide="ignore"):
             period_return = np.nan_to_num(exit_ / entry - 1.0, nan=0.0)[first:]
@@ -318,21 +317,16 @@ def _closed_form_applies(cfg: BookConfig) -> bool:
 
 
 def _sleeves_closed_form(
-    weights: np.ndarray,
-    entry: np.ndarray,
-    exit_: np.ndarray,
-    tradable: np.ndarray,
-    cfg: BookConfig,
+    weights: np.ndarray, marks: np.ndarray, opens: np.ndarray, first: int, cfg: BookConfig
 ) -> _Path:
-    """All-in/all-out long sleeves with linear costs, in one compiled pass.
+    """All-in/all-out long sleeves with linear costs, in one compiled pass from row ``first``.
 
     Entering pays ``rate`` out of the sleeve (it buys ``V / (1 + rate)``), exiting pays
     ``rate * V``; in between the sleeve grows with the name. The same numbers as the loop.
     """
-    on = weights > 0
-    start = cfg.capital / on.shape[1]
+    start = cfg.capital / weights.shape[1]
     gross, cost, traded, equity, trades, final, held = sleeves_kernel(
-        on, entry, exit_, tradable, start, cfg.costs.linear_rate, cfg.mark == "exact"
+        weights, marks, opens, first, start, cfg.costs.linear_rate, cfg.mark == "exact"
     )
     before = np.concatenate([[cfg.capital], equity[:-1]])
     return _Path(gross / before, cost / before, traded / before, equity, trades, final, None, held)

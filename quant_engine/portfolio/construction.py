@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from quant_engine.portfolio.config import ConstructionConfig
+from quant_engine.portfolio.kernels import sleeve_weights_kernel
 
 
 def target_weights(
@@ -24,12 +25,13 @@ def target_weights(
     see :func:`too_few_scores`.
     """
     scores = np.asarray(scores, dtype=float)
-    eligible = np.asarray(eligible, dtype=bool) & np.isfinite(scores)
+    eligible = np.asarray(eligible, dtype=bool)
     if config.valid_scores_needed > 1:
         eligible = eligible & ~too_few_scores(scores, eligible, config)[..., None]
     if config.allocation == "per_symbol":
-        weights = _sleeve_weights(scores, eligible, config)
+        weights = _sleeve_weights(scores, eligible, config)  # finite scores only
     else:
+        eligible = eligible & np.isfinite(scores)
         weights = _ranked_weights(np.atleast_2d(scores), np.atleast_2d(eligible), config)
         weights = weights.reshape(scores.shape)
     if config.max_weight < 1.0:
@@ -54,10 +56,15 @@ def _sleeve_weights(
     scores: np.ndarray, eligible: np.ndarray, cfg: ConstructionConfig
 ) -> np.ndarray:
     cut = 0.0 if cfg.threshold is None else cfg.threshold
-    weights = (eligible & (scores > cut)).astype(float)
-    if cfg.mode == "long_short":
-        weights[eligible & (scores < -cut)] = -1.0
-    return weights
+    if eligible.shape != scores.shape:
+        eligible = np.broadcast_to(eligible, scores.shape)
+    flat = sleeve_weights_kernel(
+        np.ascontiguousarray(scores).reshape(-1),
+        np.ascontiguousarray(eligible).reshape(-1),
+        float(cut),
+        cfg.mode == "long_short",
+    )
+    return flat.reshape(scores.shape)
 
 
 def _ranked_weights(

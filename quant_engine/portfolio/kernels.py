@@ -19,6 +19,23 @@ def _sign(x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def sleeve_weights_kernel(scores, eligible, cut, long_short):  # pragma: no cover - compiled
+    """Per name (flat arrays): +1 if eligible with a finite score above ``cut``, -1
+    (``long_short``) if eligible with a finite score below ``-cut``, else 0."""
+    out = np.empty(scores.shape[0])
+    for i in range(scores.shape[0]):
+        s = scores[i]
+        w = 0.0
+        if eligible[i] and math.isfinite(s):
+            if s > cut:
+                w = 1.0
+            elif long_short and s < -cut:
+                w = -1.0
+        out[i] = w
+    return out
+
+
+@numba.njit(cache=True)
 def rebalance_kernel(
     target, held, equity, per_symbol, entry_scale, dust, volume_share, adv, min_trade
 ):  # pragma: no cover - compiled

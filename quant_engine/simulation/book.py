@@ -8,6 +8,7 @@ import numpy as np
 
 from quant_engine.portfolio import BookState
 from quant_engine.portfolio.kernels import apply_fills_kernel
+from quant_engine.simulation.kernels import book_value
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Book:
         self.costs_paid = 0.0
 
     def equity(self, prices: np.ndarray) -> float:
-        return self.cash + float(self.shares @ prices)
+        return self.cash + book_value(self.shares, prices)
 
     def state(self, prices: np.ndarray, per_symbol: bool = True) -> BookState:
         """The view the decision core rebalances from, marked at ``prices`` (with sleeves)."""

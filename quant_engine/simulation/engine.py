@@ -60,6 +60,7 @@ from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
 from quant_engine.simulation.execution import ExecutionConfig, ExecutionDesk
 from quant_engine.simulation.exports import round_trips, signal_table
+from quant_engine.simulation.kernels import exposure, marked_value, same_sides, update_marks
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import (
     empty_trades,
@@ -438,13 +439,15 @@ class Simulator:
             nonlocal active_from
             if active_from is None and p.eligible.any():
                 active_from = bar_index
+            if per_symbol_skip and desk is None and same_sides(p.weights, book.shares):
+                return 0.0, 0.0
             finite = np.isfinite(prices)
             marks = prices if finite.all() else np.where(finite, prices, mark)
             state = book.state(marks, per_symbol)
             if desk is not None:  # plan as if the working parents were done
                 state = desk.projected(state, marks)
-            if per_symbol_skip and np.array_equal(np.sign(p.weights), np.sign(state.shares)):
-                return 0.0, 0.0
+                if per_symbol_skip and same_sides(p.weights, state.shares):
+                    return 0.0, 0.0
             plan = core.plan(
                 p.weights,
                 state,
@@ -502,9 +505,7 @@ class Simulator:
             if self.cancel is not None and self.cancel.is_set():
                 cancelled = True
                 break
-            equity_open = book.cash + float(
-                book.shares @ np.where(np.isfinite(bar.open), bar.open, mark)
-            )
+            equity_open = book.cash + marked_value(book.shares, bar.open, mark)
             if exact and columns["equity_open"] and _stale(book.shares, bar.open):
                 equity_open = columns["equity_open"][-1]
             turnover = cost = 0.0
@@ -520,7 +521,7 @@ class Simulator:
             if desk is not None:
                 worked = work(bar, i)
                 turnover, cost = turnover + worked[0], cost + worked[1]
-            np.copyto(mark, bar.close, where=np.isfinite(bar.close))
+            update_marks(mark, bar.close)
             if risk is not None:
                 risk.update(bar.close, bar.volume)
             if account is not None:
@@ -581,10 +582,11 @@ class Simulator:
             columns["equity_open"].append(equity_open_or_fill)
             columns["equity_close"].append(equity_close)
             columns["cash"].append(book.cash)
-            columns["gross_exposure"].append(float(np.abs(book.shares) @ mark))
+            gross, n_held = exposure(book.shares, mark)
+            columns["gross_exposure"].append(gross)
             columns["turnover"].append(turnover)
             columns["cost"].append(cost)
-            columns["n_positions"].append(int(np.count_nonzero(book.shares)))
+            columns["n_positions"].append(n_held)
             if self.progress is not None and (i + 1) % cfg.progress_interval == 0:
                 self.progress(
                     i + 1, total, {"equity": equity_close, "drawdown": equity_close / peak - 1}

@@ -247,3 +247,54 @@ def rolling_risk_step(
                 d = returns[k, j] - mean
                 var += d * d
             sigma[j] = math.sqrt(var / (window - 1))
+
+
+@numba.njit(cache=True)
+def book_value(shares, prices):  # pragma: no cover - compiled
+    """Value of ``shares`` at ``prices`` (a dot product without the call overhead of one)."""
+    total = 0.0
+    for j in range(shares.shape[0]):
+        total += shares[j] * prices[j]
+    return total
+
+
+@numba.njit(cache=True)
+def marked_value(shares, prices, mark):  # pragma: no cover - compiled
+    """Value of ``shares`` at ``prices``, a name without one (NaN) at its ``mark``."""
+    total = 0.0
+    for j in range(shares.shape[0]):
+        p = prices[j]
+        total += shares[j] * (p if math.isfinite(p) else mark[j])
+    return total
+
+
+@numba.njit(cache=True)
+def update_marks(mark, close):  # pragma: no cover - compiled
+    """Each name's last known price: its close where it has one."""
+    for j in range(mark.shape[0]):
+        c = close[j]
+        if math.isfinite(c):
+            mark[j] = c
+
+
+@numba.njit(cache=True)
+def exposure(shares, mark):  # pragma: no cover - compiled
+    """(gross exposure at ``mark``, number of names held) of a book."""
+    gross = 0.0
+    held = 0
+    for j in range(shares.shape[0]):
+        if shares[j] != 0.0:
+            gross += abs(shares[j]) * mark[j]
+            held += 1
+    return gross, held
+
+
+@numba.njit(cache=True)
+def same_sides(weights, shares):  # pragma: no cover - compiled
+    """Whether every name's target weight has the sign of its position (flat: zero; a NaN
+    weight never has)."""
+    for j in range(weights.shape[0]):
+        w, s = weights[j], shares[j]
+        if w != w or (w > 0) != (s > 0) or (w < 0) != (s < 0):
+            return False
+    return True

@@ -2,6 +2,8 @@
 
 import json
 import pstats
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
@@ -10,6 +12,7 @@ import yaml
 
 from quant_assets.cli import main
 from quant_engine.data import SyntheticMarketConfig, generate_market
+from tests.conftest import REPO_ROOT
 
 CONFIG = {
     "run": {"name": "mom", "simulator": "event_driven", "seed": 3, "artifacts_dir": "out"},
@@ -43,6 +46,32 @@ def test_quant_run_writes_a_profiled_artifact_folder(tmp_path, capsys):
     assert summary["metrics"]["n_fills"] > 0
     stats = pstats.Stats(str(folder / "profile.pstats"))
     assert any("engine.py" in key[0] for key in stats.stats)
+
+
+HEAVY = ("matplotlib", "torch", "mlflow", "lightgbm", "dagster", "sklearn", "sqlalchemy")
+
+
+@pytest.mark.parametrize("simulator", ["event_driven", "vectorized"])
+def test_quant_run_imports_no_plotting_ml_or_orchestration_stack(tmp_path, simulator):
+    """``quant run`` starts fast: its whole path loads none of the heavy packages it never uses."""
+    config = yaml.safe_load((REPO_ROOT / "configs" / "sma_crossover.yaml").read_text())
+    config["run"]["simulator"] = simulator
+    if simulator == "vectorized":
+        config.pop("limits")
+    path = _write(tmp_path, config)
+    code = (
+        "import json, sys\n"
+        "from quant_assets.cli import main\n"
+        f"status = main(['run', '-c', {str(path)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"status": 0, "heavy": []}, done.stderr
+    assert (tmp_path / "out").is_dir()
 
 
 def test_vectorized_and_event_driven_runs_of_a_config_agree(tmp_path, capsys):

@@ -7,13 +7,14 @@ RSS per asset are reported.
 How it runs. A fresh ``QUANT_HOME`` (local profile: SQLite Dagster instance and MLflow, Parquet
 assets) is seeded with the history (``seed_history``, as ``quant demo`` does), then every asset
 is materialized in a process of its own, in topological order, against the same persistent
-``DagsterInstance``: ``raw_bars`` for the last day's partition, ``features``, ``alpha_model``,
-``signals``, ``backtest``, ``execution_costs``, ``target_portfolio``, then ``rebalance`` and
-``reconciliation`` on the paper account (orders filled by the paper broker, nothing leaves the
-machine). Each process loads its upstream assets from their Parquet files, so its wall time and
-peak RSS (``os.wait4``'s ``ru_maxrss`` of that child) belong to that asset alone. A ``baseline``
-process that only loads the code location shows the fixed cost (interpreter, Dagster, torch,
-MLflow, LightGBM imports) included in every row.
+``DagsterInstance``: ``raw_bars`` for the last day's partition, ``features``, ``alpha_model``
+(with ``champion``, which decides on the versions of its own run), ``signals``, ``backtest``,
+``execution_costs``, ``target_portfolio``, then ``rebalance`` and ``reconciliation`` on the
+paper account (orders filled by the paper broker, nothing leaves the machine). Each process
+loads its upstream assets from their Parquet files, so its wall time and peak RSS
+(``os.wait4``'s ``ru_maxrss`` of that child) belong to that asset alone. A ``baseline``
+process that only loads the code location shows the fixed cost (interpreter, Dagster and the
+modules the definitions import) included in every row.
 
 How it fans out in production. The same graph splits across workers with no code change:
 
@@ -98,6 +99,8 @@ STEPS = (
     "reconciliation",
 )
 ASSET_STEPS = STEPS[2:]
+# Assets materialized with a step in its run: champion promotes the versions its run registered.
+ALSO_SELECTED = {"alpha_model": ["champion"]}
 KEPT_METADATA = (
     "oracle_ic",
     "model_ic",
@@ -225,7 +228,7 @@ def run_step(step: str, home: Path) -> dict[str, Any]:
         with dg.DagsterInstance.get() as instance:
             result = dg.materialize(
                 definitions.assets,
-                selection=[step],
+                selection=[step, *ALSO_SELECTED.get(step, [])],
                 resources=resources,
                 run_config=config.run_config(step),
                 instance=instance,

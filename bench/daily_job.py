@@ -110,10 +110,10 @@ def run_daily(home: Path) -> dict[str, Any]:
         result = dg.execute_job(
             dg.reconstructable(daily_job),
             instance=instance,
-            run_config={  # the setup's settings (large_universe's run config)
+            run_config={  # the setup's settings (large_universe's run configs)
                 "ops": {
-                    "raw_bars": {"config": {"max_abs_return": config.max_abs_return}},
-                    "features": {"config": {"factor_sets": list(config.factor_sets)}},
+                    **config.run_config("raw_bars")["ops"],
+                    **config.run_config("features")["ops"],
                 }
             },
             tags={"quant/bench": "daily_job", "dagster/partition": partition_key(day)},

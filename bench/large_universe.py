@@ -132,6 +132,9 @@ class ProfileConfig:
     # 2.52 M symbol-days of the default profile: simulated tail events, not unrecorded splits,
     # so the jump check (default 0.5) is set above them for the seed and raw_bars alike.
     max_abs_return: float = 1.0
+    # ... and about 1 in 200,000 of them within 3% of a split ratio (3/2, 2, ...): no split in a
+    # market without corporate actions, so only an exact ratio counts as one here.
+    split_tolerance: float = 0.0
     factor_sets: tuple[str, ...] = ("basic",)
     retrain_every: int = 252
     min_train_days: int = 756
@@ -151,7 +154,10 @@ class ProfileConfig:
         """Run config of ``step`` for the scale: the factor sets; yearly refits after three
         years with LightGBM's defaults; every other asset with its defaults."""
         ops = {
-            "raw_bars": {"max_abs_return": self.max_abs_return},
+            "raw_bars": {
+                "max_abs_return": self.max_abs_return,
+                "split_tolerance": self.split_tolerance,
+            },
             "features": {"factor_sets": list(self.factor_sets)},
             "alpha_model": {
                 "retrain_every": self.retrain_every,
@@ -215,7 +221,11 @@ def run_step(step: str, home: Path) -> dict[str, Any]:
     if step == "baseline":
         pass  # the code location is loaded: that is the baseline
     elif step == "seed":
-        seed_history(market_data, max_abs_return=config.max_abs_return)
+        seed_history(
+            market_data,
+            max_abs_return=config.max_abs_return,
+            split_tolerance=config.split_tolerance,
+        )
         store = raw_bars_store()
         outcome["rows"] = store.scan().select(pl.len()).collect().item()
         outcome["metadata"] = {"stored_days": len(store.days()), "last_day": str(last_day)}

@@ -10,11 +10,13 @@ import base64
 import io
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MLFLOW_UI_ENV = "QUANT_MLFLOW_UI_URL"
 

@@ -35,7 +35,7 @@ def train(args: argparse.Namespace) -> int:
 
     from quant_assets.definitions import defs
 
-    if not (home.assets / "features.parquet").is_file():
+    if not (home.assets / "features.parquet").exists():  # one file per day
         print(
             f"quant train: no features under {home.assets}: run `quant demo` first", file=sys.stderr
         )

@@ -60,10 +60,12 @@ def materialize_pipeline(
     home: Path,
     instance: dg.DagsterInstance | None = None,
     features_config: dict | None = None,
+    training: dict | None = None,
     **market: object,
 ) -> dg.ExecuteInProcessResult:
     """Materialize the whole graph in-process into ``home`` on a small synthetic market
-    (in ``instance``, by default an ephemeral one; ``features_config`` for the features)."""
+    (in ``instance``, by default an ephemeral one; ``features_config`` for the features,
+    ``training`` for alpha_model's walk-forward instead of the small run's)."""
     from quant_assets.definitions import defs
     from quant_assets.defs.market_data.history import seed_history
     from quant_assets.resources import MarketDataResource
@@ -78,7 +80,11 @@ def materialize_pipeline(
             spine_assets(definitions),
             resources={**definitions.resources, "market_data": market_data},
             run_config={
-                "ops": {**SMALL_RUN_CONFIG["ops"], "features": {"config": features_config or {}}}
+                "ops": {
+                    **SMALL_RUN_CONFIG["ops"],
+                    **({"alpha_model": {"config": training}} if training else {}),
+                    "features": {"config": features_config or {}},
+                }
             },
             instance=instance or dg.DagsterInstance.ephemeral(),
             raise_on_error=False,

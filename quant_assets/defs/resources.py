@@ -4,6 +4,7 @@ import dagster as dg
 
 from quant_assets.resources import (
     BarStoreIOManager,
+    DayFrameIOManager,
     MarketDataResource,
     MlflowResource,
     PolarsParquetIOManager,
@@ -18,6 +19,7 @@ def resources() -> dg.Definitions:
         resources={
             "io_manager": PolarsParquetIOManager(),
             "bar_store_io_manager": BarStoreIOManager(),
+            "day_store_io_manager": DayFrameIOManager(),
             "mlflow": MlflowResource(),
             "market_data": MarketDataResource(),
             "broker": BrokerResource(),

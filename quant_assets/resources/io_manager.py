@@ -1,5 +1,6 @@
 """Polars DataFrames stored as Parquet under ``QUANT_HOME/assets``, written atomically: one file
-per asset, or one file per day for the daily-partitioned raw bars."""
+per asset, or one file per day (the daily-partitioned raw bars, and frames a run extends by
+its new days, such as the features)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import polars as pl
 from upath import UPath
 
 from quant_engine.data.corporate_actions import adjusted_only
-from quant_engine.data.store import BarStore
+from quant_engine.data.store import BarStore, DayFrameStore
 from quant_engine.io import atomic_path
 from quant_engine.paths import QuantHome
 
@@ -51,6 +52,29 @@ class IngestedBars:
     actions: pl.DataFrame | None = None
 
 
+@dataclass(frozen=True)
+class StoredBars:
+    """The bar store handed to an asset whose input is annotated ``StoredBars``: it reads only
+    the days it needs, adjusted for corporate actions as a whole-frame input is."""
+
+    store: BarStore
+
+    def days(self) -> list[date]:
+        """The stored days, oldest first."""
+        return self.store.days()
+
+    def read(self, start: date | None = None, end: date | None = None) -> pl.DataFrame:
+        """The bars of ``start <= day < end`` (either bound optional), adjusted."""
+        bars = self.store.read(start, end)
+        actions = self.store.actions()
+        return bars if actions is None else adjusted_only(bars, actions)
+
+
+def _wants(context: dg.InputContext, kind: type) -> bool:
+    """Whether the input is annotated ``kind`` (a handle on the store, not a loaded frame)."""
+    return getattr(context.dagster_type, "typing_type", None) is kind
+
+
 class _BarStoreIOManager(dg.IOManager):
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -77,8 +101,15 @@ class _BarStoreIOManager(dg.IOManager):
             }
         )
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | StoredBars:
         store = self.store(context.asset_key)
+        if _wants(context, StoredBars):
+            if not store.days():
+                raise FileNotFoundError(
+                    f"{context.asset_key.to_user_string()}: no stored bars in {store.root}:"
+                    " materialize its partitions first"
+                )
+            return StoredBars(store)
         start = end = None
         if context.has_asset_partitions:
             window = context.asset_partitions_time_window
@@ -106,3 +137,63 @@ class BarStoreIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context: dg.InitResourceContext) -> _BarStoreIOManager:
         return _BarStoreIOManager(Path(self.base_dir or QuantHome.resolve().assets))
+
+
+@dataclass(frozen=True)
+class DailyFrame:
+    """What an asset stored per day hands its IO manager: the rows of the days it computed
+    (each replaces that day's file; ``full``: the store is replaced whole) and the state that
+    lets its next run extend it."""
+
+    frame: pl.DataFrame
+    full: bool
+    state: dict
+
+
+class _DayFrameIOManager(dg.IOManager):
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def store(self, key: dg.AssetKey) -> DayFrameStore:
+        """The store of asset ``key`` (its own asset reads its days and state from it)."""
+        return DayFrameStore(self.base.joinpath(*key.path[:-1], f"{key.path[-1]}.parquet"))
+
+    def handle_output(self, context: dg.OutputContext, obj: DailyFrame) -> None:
+        if not isinstance(obj, DailyFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DailyFrame")
+        store = self.store(context.asset_key)
+        if obj.full or obj.frame.height:
+            store.write(obj.frame, replace_all=obj.full)
+        store.write_state(obj.state)
+        days = store.days()
+        written = obj.frame["timestamp"].dt.date().n_unique() if obj.frame.height else 0
+        context.add_output_metadata(
+            {
+                "rows_written": obj.frame.height,
+                "days_written": written,
+                "full_rebuild": obj.full,
+                "stored_days": len(days),
+                "stored_last_day": str(days[-1]) if days else "",
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | DayFrameStore:
+        store = self.store(context.asset_key)
+        if not store.root.exists():
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()}: nothing stored in {store.root}:"
+                " materialize it first"
+            )
+        return store if _wants(context, DayFrameStore) else store.read()
+
+
+class DayFrameIOManager(dg.ConfigurableIOManagerFactory):
+    """Frames keyed by (symbol, timestamp) as ``<base_dir>/<asset>.parquet/<YYYY-MM-DD>.parquet``
+    (a :class:`~quant_engine.data.store.DayFrameStore`): a run writes only the days it
+    (re)computed. A downstream input annotated ``pl.DataFrame`` reads every day; one annotated
+    ``DayFrameStore`` gets the store and reads the days it needs."""
+
+    base_dir: str = ""  # default: QUANT_HOME/assets, resolved when a run starts
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> _DayFrameIOManager:
+        return _DayFrameIOManager(Path(self.base_dir or QuantHome.resolve().assets))

@@ -8,28 +8,36 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import mlflow
-import mlflow.data
-import mlflow.pyfunc
 import polars as pl
-from matplotlib.figure import Figure
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-from mlflow.tracking import MlflowClient
 
 from quant_assets.profile import DeploymentProfile
-from quant_engine.models.packaging import AlphaPyfunc
 from quant_engine.paths import QuantHome
+
+if TYPE_CHECKING:  # MLflow (and the models it loads: torch) is imported when first used
+    import mlflow
+    from matplotlib.figure import Figure
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
+
+    from quant_engine.models.packaging import AlphaPyfunc
 
 PREDICTIONS = "oos_predictions.parquet"
 # The user's setting, read before anything in this process calls mlflow.set_tracking_uri,
 # which writes MLFLOW_TRACKING_URI itself (so later values are not configuration).
 USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
+
+
+def _mlflow():
+    """The ``mlflow`` module with the submodules this resource uses, imported on first use."""
+    import mlflow
+    import mlflow.artifacts
+    import mlflow.data
+    import mlflow.pyfunc
+
+    return mlflow
 
 
 _CREATED: set[str] = set()
@@ -40,6 +48,8 @@ def _create_store(uri: str, artifact_root: str) -> None:
     MLflow's own "Default" experiment keeps artifacts there too, not in ``./mlruns`` of
     whatever directory first opened the store."""
     if uri not in _CREATED:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
         SqlAlchemyStore(uri, artifact_root)
         _CREATED.add(uri)
 
@@ -74,6 +84,8 @@ class MlflowResource(dg.ConfigurableResource):
         return profile.mlflow_tracking_uri
 
     def client(self) -> MlflowClient:
+        from mlflow.tracking import MlflowClient
+
         return MlflowClient(tracking_uri=self.uri())
 
     def experiment_id(self) -> str:
@@ -91,13 +103,13 @@ class MlflowResource(dg.ConfigurableResource):
         self, context: dg.AssetExecutionContext, run_name: str, nested: bool = False
     ) -> Iterator[mlflow.ActiveRun]:
         """Start a run (or a child of the active one) tagged with Dagster's run and partition."""
-        mlflow.set_tracking_uri(self.uri())
+        _mlflow().set_tracking_uri(self.uri())
         tags = {
             "dagster.run_id": context.run.run_id,
             "dagster.asset": context.asset_key.to_user_string(),
             "dagster.partition": context.partition_key if context.has_partition_key else "",
         }
-        with mlflow.start_run(
+        with _mlflow().start_run(
             experiment_id=self.experiment_id(), run_name=run_name, tags=tags, nested=nested
         ) as run:
             yield run
@@ -105,12 +117,12 @@ class MlflowResource(dg.ConfigurableResource):
     @staticmethod
     def log_params(params: dict[str, Any]) -> None:
         """Log params to the active run."""
-        mlflow.log_params(params)
+        _mlflow().log_params(params)
 
     @staticmethod
     def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
         """Log the finite metrics to the active run."""
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v}, step=step)
+        _mlflow().log_metrics({k: float(v) for k, v in metrics.items() if v == v}, step=step)
 
     def metric_by_config(self, metric: str) -> dict[str, float]:
         """The latest value of ``metric`` per training configuration (param ``config_hash``;
@@ -133,22 +145,22 @@ class MlflowResource(dg.ConfigurableResource):
 
         with warnings.catch_warnings():  # MLflow registers two sources for local paths
             warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
-            dataset = mlflow.data.from_polars(
+            dataset = _mlflow().data.from_polars(
                 features.select("symbol", "timestamp", *names, LABEL),
                 source=(QuantHome.resolve().assets / "features.parquet").as_uri(),
                 targets=LABEL,
                 name="features",
             )
-        mlflow.log_input(dataset, context="training")
+        _mlflow().log_input(dataset, context="training")
 
     @staticmethod
     def log_table(table: pl.DataFrame, name: str) -> None:
         """Log a table artifact (MLflow's table view) to the active run."""
-        mlflow.log_table(data=table.to_pandas(), artifact_file=name)
+        _mlflow().log_table(data=table.to_pandas(), artifact_file=name)
 
     @staticmethod
     def log_figure(figure: Figure, name: str) -> None:
-        mlflow.log_figure(figure, name)
+        _mlflow().log_figure(figure, name)
 
     @staticmethod
     def log_predictions(predictions: pl.DataFrame) -> None:
@@ -156,7 +168,7 @@ class MlflowResource(dg.ConfigurableResource):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / PREDICTIONS
             predictions.write_parquet(path)
-            mlflow.log_artifact(str(path))
+            _mlflow().log_artifact(str(path))
 
     def log_alpha_model(
         self,
@@ -170,10 +182,12 @@ class MlflowResource(dg.ConfigurableResource):
 
         The version is tagged with its family and the Dagster run that trained it (the
         ``champion`` asset compares the versions of its own run) and described."""
+        from mlflow.models import infer_signature
+
         # MLflow schemas take naive datetimes: the example's timestamps are naive UTC.
         example = example.with_columns(pl.col("timestamp").dt.replace_time_zone(None))
         pandas_example = example.to_pandas()
-        info = mlflow.pyfunc.log_model(
+        info = _mlflow().pyfunc.log_model(
             name="model",
             python_model=pyfunc,
             signature=infer_signature(pandas_example, pyfunc.score(example)),
@@ -208,6 +222,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     def champion(self) -> ModelVersion | None:
         """The version under the ``champion`` alias, if any."""
+        from mlflow.exceptions import MlflowException
+
         try:
             return self.client().get_model_version_by_alias(self.registered_model_name, "champion")
         except MlflowException:
@@ -218,17 +234,17 @@ class MlflowResource(dg.ConfigurableResource):
 
     def predictions_of(self, version: ModelVersion) -> pl.DataFrame:
         """The out-of-sample predictions logged by the run behind ``version``."""
-        mlflow.set_tracking_uri(self.uri())
+        _mlflow().set_tracking_uri(self.uri())
         with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(
+            path = _mlflow().artifacts.download_artifacts(
                 run_id=version.run_id, artifact_path=PREDICTIONS, dst_path=tmp
             )
             return pl.read_parquet(path)
 
     def load_model(self, model_uri: str) -> AlphaPyfunc:
         """Load a registered model's :class:`AlphaPyfunc`."""
-        mlflow.set_tracking_uri(self.uri())
-        return mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+        _mlflow().set_tracking_uri(self.uri())
+        return _mlflow().pyfunc.load_model(model_uri).unwrap_python_model()
 
     def model_run_id(self, model_uri: str) -> str:
         """The MLflow run that logged the registered version ``models:/<name>/<version>``."""

@@ -52,22 +52,15 @@ class MarketPanel:
             .alias("adv"),
         )
         symbols = sorted(risk["symbol"].unique().to_list())
-
-        def wide(column: str) -> pl.DataFrame:
-            return (
-                risk.pivot(on="symbol", index="timestamp", values=column)
-                .sort("timestamp")
-                .select("timestamp", *symbols)
-            )
-
-        opens = wide("open")
+        dates = risk["timestamp"].unique().sort()
+        wide = _wide(risk, dates, symbols, ("open", "sigma", "adv", "close"), "bars")
         return cls(
-            dates=opens["timestamp"].to_list(),
+            dates=dates.to_list(),
             symbols=symbols,
-            open=opens.select(symbols).to_numpy().astype(float),
-            sigma=_ffill(wide("sigma").select(symbols).to_numpy().astype(float)),
-            adv=_ffill(wide("adv").select(symbols).to_numpy().astype(float)),
-            close=wide("close").select(symbols).to_numpy().astype(float),
+            open=wide["open"],
+            sigma=_ffill(wide["sigma"]),
+            adv=_ffill(wide["adv"]),
+            close=wide["close"],
         )
 
     def window(self, start: int, stop: int) -> MarketPanel:
@@ -80,16 +73,32 @@ class MarketPanel:
 
     def align_scores(self, signals: pl.DataFrame) -> np.ndarray:
         """Scores as a (dates x symbols) array, NaN where a symbol has no score that day."""
-        frame = pl.DataFrame({"timestamp": self.dates}).join(
-            signals.pivot(on="symbol", index="timestamp", values="score"),
-            on="timestamp",
-            how="left",
-            maintain_order="left",
+        dates = pl.Series("timestamp", self.dates, dtype=signals["timestamp"].dtype)
+        known = signals.filter(
+            pl.col("timestamp").is_in(dates.implode()) & pl.col("symbol").is_in(self.symbols)
         )
-        for symbol in self.symbols:
-            if symbol not in frame.columns:
-                frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(symbol))
-        return frame.select(self.symbols).to_numpy().astype(float)
+        return _wide(known, dates, self.symbols, ("score",), "signals")["score"]
+
+
+def _wide(
+    frame: pl.DataFrame, dates: pl.Series, symbols: list[str], columns: tuple[str, ...], what: str
+) -> dict[str, np.ndarray]:
+    """``columns`` of a long (timestamp, symbol) ``frame`` as (dates x symbols) float arrays,
+    NaN where a pair has no row (or a null). ``dates`` is sorted and holds every timestamp of
+    ``frame``, ``symbols`` every symbol; ``what`` names the frame when a pair appears twice."""
+    rows = np.searchsorted(dates.to_numpy(), frame["timestamp"].to_numpy())
+    lookup = pl.DataFrame({"symbol": symbols, "_col": np.arange(len(symbols))})
+    cols = frame.select("symbol").join(lookup, on="symbol", how="left", maintain_order="left")
+    cols = cols["_col"].to_numpy()
+    flat = rows * len(symbols) + cols
+    if flat.size and np.bincount(flat, minlength=len(dates) * len(symbols)).max() > 1:
+        raise ValueError(f"{what}: a (timestamp, symbol) pair appears more than once")
+    out = {}
+    for column in columns:
+        values = np.full(len(dates) * len(symbols), np.nan)
+        values[flat] = frame[column].cast(pl.Float64).to_numpy()
+        out[column] = values.reshape(len(dates), len(symbols))
+    return out
 
 
 def _ffill(values: np.ndarray) -> np.ndarray:

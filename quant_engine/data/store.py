@@ -22,6 +22,7 @@ callers filter and project first.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import time
@@ -177,6 +178,19 @@ class BarStore:
         link.symlink_to(os.path.relpath(generation, self.root.parent))
         os.replace(link, self.root)
 
+    def _canonical(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` in the stored schema (bars: the canonical bar columns and types)."""
+        return frame.select(BAR_COLUMNS).cast(BAR_SCHEMA)
+
+    def _empty(self) -> pl.DataFrame:
+        """What an empty day's file holds."""
+        return pl.DataFrame(schema=BAR_SCHEMA)
+
+    def generation(self) -> int | None:
+        """The number of the current generation (None: nothing stored yet); each write adds 1."""
+        folder = self.snapshot()
+        return None if folder is None else int(folder.name)
+
     def _write_file(self, frame: pl.DataFrame, path: Path) -> None:
         frame.sort(KEYS).write_parquet(
             path,
@@ -190,19 +204,21 @@ class BarStore:
         bars: pl.DataFrame,
         days: Iterable[date] | None = None,
         actions: pl.DataFrame | None = None,
+        replace_all: bool = False,
     ) -> list[Path]:
         """Replace the partitions of ``bars``' days (and of ``days``: a session without bars is
-        stored empty) in one commit; with ``actions``, store the corporate actions too.
+        stored empty) in one commit; with ``actions``, store the corporate actions too; with
+        ``replace_all``, drop every other day.
 
         Either every partition is replaced or, when the writer dies or fails, none is.
         """
-        frame = bars.select(BAR_COLUMNS).cast(BAR_SCHEMA)
+        frame = self._canonical(bars)
         parts = frame.with_columns(bar_day().alias("_day")).partition_by(
             "_day", as_dict=True, include_key=False
         )
         by_day = {key[0]: part for key, part in parts.items()}
         wanted = sorted(set(by_day) | set(days or ()))
-        empty = pl.DataFrame(schema=BAR_SCHEMA)
+        empty = self._empty()
         with self.lock():
             current = self._current()
             previous = {current.name} if current is not None else set()
@@ -211,7 +227,7 @@ class BarStore:
             building = self.versions / f"{number:08d}{BUILDING}"
             building.mkdir(parents=True)
             replaced = {f"{day.isoformat()}{SUFFIX}" for day in wanted}
-            if current is not None:
+            if current is not None and not replace_all:
                 for old in current.iterdir():
                     if old.name not in replaced:
                         os.link(old, building / old.name)
@@ -262,9 +278,10 @@ class BarStore:
             for day in self._days_in(folder)
             if (start is None or day >= start) and (end is None or day < end)
         ]
+        schema = self._empty().schema
         if not paths:
-            return pl.LazyFrame(schema=BAR_SCHEMA)
-        return pl.scan_parquet(paths, schema=BAR_SCHEMA)
+            return pl.LazyFrame(schema=schema)
+        return pl.scan_parquet(paths, schema=schema or None)
 
     def read(self, start: date | None = None, end: date | None = None) -> pl.DataFrame:
         """The bars of ``start <= day < end``, sorted by (symbol, timestamp), from one generation
@@ -276,3 +293,71 @@ class BarStore:
             except FileNotFoundError:
                 if self.snapshot() == folder:
                     raise
+
+
+class DayFrameStore(BarStore):
+    """Any frame keyed by (symbol, timestamp), one file per UTC day, with the bar store's
+    generations, atomic commits and writer lock; its schema is whatever was written (a write
+    with ``replace_all`` may change it).
+
+    A JSON *state* (what the frame was built from, so that a writer knows whether it can extend
+    it) sits beside ``root`` in ``<name>_state.json``, tagged with the generation it describes:
+    a state left by another generation (a writer killed between its commit and the state) reads
+    as None.
+    """
+
+    def _canonical(self, frame: pl.DataFrame) -> pl.DataFrame:
+        missing = [key for key in KEYS if key not in frame.columns]
+        if missing:
+            raise ValueError(f"day store {self.root}: the frame lacks key column(s) {missing}")
+        return frame
+
+    def _empty(self) -> pl.DataFrame:
+        return pl.DataFrame()
+
+    @property
+    def state_path(self) -> Path:
+        return self.root.parent / f"{self.root.name.removesuffix(SUFFIX)}_state.json"
+
+    def _current(self) -> Path | None:
+        if self.root.is_file() and not self.root.is_symlink():  # one file (an older layout)
+            self.root.unlink()
+        return super()._current()
+
+    def state(self) -> dict | None:
+        """The state written with the current generation (None: none, or another one's)."""
+        if not self.state_path.is_file():
+            return None
+        found = json.loads(self.state_path.read_text())
+        return found.get("state") if found.get("generation") == self.generation() else None
+
+    def write_state(self, state: dict) -> Path:
+        """Record ``state`` as describing the current generation."""
+        payload = {"generation": self.generation(), "state": state}
+        with atomic_path(self.state_path, self.staging) as tmp:
+            Path(tmp).write_text(json.dumps(payload, sort_keys=True, default=str))
+        return self.state_path
+
+    def read(self, start: date | None = None, end: date | None = None) -> pl.DataFrame:
+        """The rows of ``start <= day < end`` sorted by (symbol, timestamp); a store written as
+        one Parquet file (an older layout) is read whole and filtered."""
+        if self.root.is_file():
+            frame = pl.read_parquet(self.root)
+            day = bar_day()
+            if start is not None:
+                frame = frame.filter(day >= start)
+            if end is not None:
+                frame = frame.filter(day < end)
+            return frame.sort(KEYS)
+        if not self._days_in(self.snapshot()):
+            return pl.DataFrame()
+        return super().read(start, end)
+
+    def days(self) -> list[date]:
+        if self.root.is_file():
+            return sorted(
+                pl.read_parquet(self.root, columns=["timestamp"])
+                .select(bar_day().unique())["timestamp"]
+                .to_list()
+            )
+        return super().days()

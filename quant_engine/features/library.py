@@ -29,6 +29,13 @@ class FeatureConfig:
         if min(windows, default=1) < 1 or self.volume_window < 2 or self.range_window < 1:
             raise ValueError("feature windows must be positive (volume_window at least 2)")
 
+    @property
+    def lookback(self) -> int:
+        """Bars up to and including ``t`` that the features at ``t`` read: a window of ``w``
+        one-bar changes spans ``w + 1`` bars."""
+        changes = (*self.return_windows, *self.volatility_windows, self.range_window, 1)
+        return max(max(changes) + 1, self.volume_window)
+
 
 def _time_series_features(cfg: FeatureConfig) -> list[pl.Expr]:
     log_ret = pl.col("close").log().diff()

@@ -8,16 +8,24 @@ from dataclasses import dataclass
 import polars as pl
 
 from quant_engine.data.schema import KEYS
-from quant_engine.features.alpha158 import build_alpha158
+from quant_engine.features.alpha158 import Alpha158Config, build_alpha158
 from quant_engine.features.labels import LABEL, LABEL_HORIZON
-from quant_engine.features.library import build_features
+from quant_engine.features.library import FeatureConfig, build_features
 from quant_engine.features.normalize import Method, cross_sectional
-from quant_engine.features.raw_window import build_raw_window
+from quant_engine.features.raw_window import RAW_WINDOW_DAYS, build_raw_window
 
 FACTOR_SETS: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
     "basic": build_features,  # returns, volatility, volume, range and liquidity, ranks
     "alpha158": build_alpha158,  # Qlib-style k-bar, price, rolling price/volume factors
     "raw_window": build_raw_window,  # normalized daily OHLCV, for sequence models' windows
+}
+
+# Bars up to and including t that each set's factors at t read (its longest window of one-bar
+# changes spans window + 1 bars): factors built from that many bars give the whole history's.
+LOOKBACK_BARS: dict[str, int] = {
+    "basic": FeatureConfig().lookback,
+    "alpha158": max(Alpha158Config().windows) + 1,
+    "raw_window": RAW_WINDOW_DAYS,  # the trailing mean of volume; its changes need 2 bars
 }
 
 
@@ -34,6 +42,13 @@ class FactorSetConfig:
             raise ValueError(
                 f"unknown factor set(s) {unknown or '(none given)'}; known: {sorted(FACTOR_SETS)}"
             )
+
+    @property
+    def lookback(self) -> int | None:
+        """Bars of history the chosen sets read at each day (see :data:`LOOKBACK_BARS`); None
+        when a set does not declare its own (every day then depends on the whole history)."""
+        found = [LOOKBACK_BARS.get(name) for name in self.sets]
+        return None if None in found else max(found)
 
 
 def build_factor_sets(bars: pl.DataFrame, config: FactorSetConfig | None = None) -> pl.DataFrame:

@@ -143,6 +143,11 @@ class NeuralModel:
             else self.config.device
         )
 
+    @property
+    def history_rows(self) -> int:
+        """Rows of a symbol up to a sample that its score reads (its window, or the row)."""
+        return self.config.lookback if self.config.sequential else 1
+
     def _inputs(self, panel: Panel, index: np.ndarray) -> torch.Tensor:
         cfg = self.config
         raw = panel.windows(index, cfg.lookback) if cfg.sequential else panel.rows(index)

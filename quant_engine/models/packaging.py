@@ -24,6 +24,12 @@ class AlphaPyfunc(mlflow.pyfunc.PythonModel):
         self.model = model
         self.feature_names = feature_names
 
+    @property
+    def history_rows(self) -> int:
+        """Rows of a symbol up to a day that the day's score reads: a sequence model's window,
+        1 for a model that scores each row alone (one without ``history_rows``)."""
+        return int(getattr(self.model, "history_rows", 1))
+
     def score(self, frame: pl.DataFrame) -> np.ndarray:
         """Scores for the rows of ``frame``, in its order."""
         ordered = frame.with_row_index("_order").sort("symbol", "timestamp")

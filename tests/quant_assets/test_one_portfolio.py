@@ -8,7 +8,13 @@ import pytest
 
 from quant_assets.definitions import defs
 from quant_assets.defs.live.assets import target_portfolio
-from quant_assets.resources import MarketDataResource, PolarsParquetIOManager, PortfolioResource
+from quant_assets.resources import (
+    BarStoreIOManager,
+    IngestedBars,
+    MarketDataResource,
+    PolarsParquetIOManager,
+    PortfolioResource,
+)
 from tests.conftest import SMALL_MARKET, spine_assets
 
 
@@ -43,15 +49,17 @@ def test_backtest_and_target_portfolio_give_the_same_last_day_weights(
     def signals_then() -> pl.DataFrame:
         return signals.filter(pl.col("timestamp") <= decided)
 
-    @dg.asset(name="raw_bars")
-    def bars_then() -> pl.DataFrame:
-        return bars.filter(pl.col("timestamp") <= decided)
+    @dg.asset(name="raw_bars", io_manager_key="bar_store_io_manager")
+    def bars_then() -> IngestedBars:
+        kept = bars.filter(pl.col("timestamp") <= decided)
+        return IngestedBars(kept, kept["timestamp"].dt.date().unique().sort().to_list())
 
     traded = dg.materialize(
         [signals_then, bars_then, target_portfolio],
         resources={
             "portfolio": portfolio,
             "io_manager": PolarsParquetIOManager(base_dir=str(tmp_path / "live")),
+            "bar_store_io_manager": BarStoreIOManager(base_dir=str(tmp_path / "live")),
         },
         instance=dg.DagsterInstance.ephemeral(),
     )

@@ -4,16 +4,27 @@ import pytest
 
 from quant_assets.defs.research.assets import AlphaModelConfig, alpha_model
 from quant_assets.defs.research.features import FeaturesConfig, features
-from quant_assets.resources import MlflowResource
+from quant_assets.resources import DayFrameIOManager, MlflowResource, StoredBars
+from quant_engine.data.store import BarStore
 from quant_engine.features import FACTOR_SETS
 from tests.conftest import materialize_pipeline
+
+
+def _built(config: FeaturesConfig, bars: pl.DataFrame, home) -> list:
+    """What the features asset yields (invoked directly) on ``bars`` stored under ``home``."""
+    store = BarStore(home / "raw_bars.parquet")
+    store.write(bars)
+    context = dg.build_asset_context(
+        resources={"day_store_io_manager": DayFrameIOManager(base_dir=str(home))}
+    )
+    return list(features(context=context, config=config, raw_bars=StoredBars(store)))
 
 
 def test_alpha_model_embargoes_by_the_horizon_the_features_were_labelled_with(
     small_market, quant_home
 ):
-    built = features(config=FeaturesConfig(label_horizon=3), raw_bars=small_market.bars)
-    labelled = next(iter(built)).value
+    built = _built(FeaturesConfig(label_horizon=3), small_market.bars, quant_home)
+    labelled = next(iter(built)).value.frame
     assert labelled["label_horizon"].unique().to_list() == [3]
     with pytest.raises(ValueError, match="embargo_days=1 is shorter than the label horizon 3"):
         list(  # the asset yields its output and check result: run it to completion
@@ -27,10 +38,10 @@ def test_alpha_model_embargoes_by_the_horizon_the_features_were_labelled_with(
         )
 
 
-def test_features_asset_builds_the_configured_sets(small_market):
+def test_features_asset_builds_the_configured_sets(small_market, tmp_path):
     config = FeaturesConfig(factor_sets=["basic", "alpha158"], normalize="rank")
-    output = next(o for o in features(config=config, raw_bars=small_market.bars) if o.output_name)
-    frame = output.value
+    output = next(o for o in _built(config, small_market.bars, tmp_path) if o.output_name)
+    frame = output.value.frame
     assert output.metadata["n_features"].value == 18 + 158
     assert {"ret_5_rank", "RSQR60", "label", "label_horizon"} <= set(frame.columns)
     assert frame["RSQR60"].drop_nulls().max() == 1.0  # ranked across symbols per day

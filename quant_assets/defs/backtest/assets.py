@@ -8,11 +8,14 @@ import polars as pl
 
 from quant_assets.metadata import column_schema, display_metrics, frame_summary, mlflow_run_link
 from quant_assets.resources import MlflowResource, PortfolioResource
-from quant_engine.backtest import CostModel, plot_equity_and_drawdown, run_backtest
+from quant_engine.backtest import (
+    CostModel,
+    MarketPanel,
+    plot_equity_and_drawdown,
+    run_panel_backtest,
+)
 from quant_engine.io import write_json
 from quant_engine.paths import QuantHome
-from quant_engine.simulation import SimulationConfig, simulate_signals
-from quant_engine.simulation.records import strict
 
 MODES = ("long_short", "long_only")
 
@@ -42,12 +45,16 @@ def backtest(
 
     Portfolio rules come from the ``portfolio`` resource, the one ``target_portfolio`` trades.
     """
+    from quant_engine.simulation import SimulationConfig, simulate_signals  # numba kernels
+    from quant_engine.simulation.records import strict
+
     costs = CostModel(
         config.commission_bps, config.half_spread_bps, config.impact_coef, config.impact_model
     )
     reports = QuantHome.resolve().reports
     results: dict[str, tuple[pl.DataFrame, dict[str, float]]] = {}
     last_weights: dict[str, dict] = {}  # mode -> the last rebalance's target weights
+    panel = scores = None  # the vectorized backtest's market and scores, shared by the modes
     for mode in MODES:
         # one config for either simulator: the vectorized one reads its shared part
         rules = SimulationConfig(
@@ -58,10 +65,12 @@ def backtest(
             context.log.info(f"{mode} simulation artifacts in {run.artifacts}")
             results[mode] = (run.daily(), run.metrics)
         else:
-            result = run_backtest(signals, raw_bars, rules)
+            if panel is None:
+                panel = MarketPanel.from_bars(raw_bars, rules.risk_window)
+                scores = panel.align_scores(signals)
+            result = run_panel_backtest(panel, scores, rules)
             results[mode] = (result.daily, result.metrics)
-            symbols = sorted(raw_bars["symbol"].unique())  # the backtest panel's columns
-            weights = zip(symbols, result.weights[-1], strict=True)
+            weights = zip(panel.symbols, result.weights[-1], strict=True)
             last_weights[mode] = {
                 "traded_at": str(result.daily["timestamp"][-1]),
                 "weights": {s: float(w) for s, w in weights if w},

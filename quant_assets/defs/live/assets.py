@@ -1,6 +1,6 @@
 """The live daily rebalance: targets from the champion's signals, orders, reconciliation."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -8,9 +8,11 @@ import polars as pl
 
 from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
 from quant_assets.metadata import column_schema
+from quant_assets.resources import StoredBars
 from quant_assets.resources.broker import BrokerResource
 from quant_assets.resources.portfolio import PortfolioResource
 from quant_engine.brokers.quotes import quotes_from_bars
+from quant_engine.data.store import bar_day
 from quant_engine.oms import Targets, reconcile, target_quantities
 from quant_engine.oms.executor import RebalanceReport
 from quant_engine.oms.targets import latest_target_portfolio
@@ -37,11 +39,13 @@ def target_portfolio(
     context: dg.AssetExecutionContext,
     portfolio: PortfolioResource,
     signals: pl.DataFrame,
-    raw_bars: pl.DataFrame,
+    raw_bars: StoredBars,
 ) -> dg.Output[pl.DataFrame]:
     """Target weights for the latest signal day, priced at that day's close, under the
-    ``portfolio`` rules the backtest uses."""
-    frame = latest_target_portfolio(signals, raw_bars, portfolio.construction())
+    ``portfolio`` rules the backtest uses (the bars of that day only are read)."""
+    last = signals.select(bar_day().max()).item()  # the stored bars are filed by UTC day
+    bars = raw_bars.read(last, last + timedelta(days=1))
+    frame = latest_target_portfolio(signals, bars, portfolio.construction())
     day = frame["trading_day"][0]
     held = frame.filter(pl.col("weight") != 0)
     context.log.info(f"targets for {day}: {held.height} names of {frame.height}")

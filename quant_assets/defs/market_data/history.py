@@ -29,16 +29,21 @@ def raw_bars_store(base_dir: str = "") -> BarStore:
 
 
 def seed_history(
-    market_data: MarketDataResource, base_dir: str = "", max_abs_return: float | None = None
+    market_data: MarketDataResource,
+    base_dir: str = "",
+    max_abs_return: float | None = None,
+    split_tolerance: float | None = None,
 ) -> date:
     """Ingest every day the source has except the last into the store; return that last day.
 
-    ``max_abs_return`` overrides the jump check's threshold (as ``raw_bars``' config does).
+    ``max_abs_return`` and ``split_tolerance`` override the jump check's thresholds (as
+    ``raw_bars``' config does).
     Raises ``ValueError`` naming the failed checks when the history does not pass them.
     """
     first, last = market_data.available_days()
     store = raw_bars_store(base_dir)
-    thresholds = {} if max_abs_return is None else {"max_abs_return": max_abs_return}
+    given = {"max_abs_return": max_abs_return, "split_tolerance": split_tolerance}
+    thresholds = {name: value for name, value in given.items() if value is not None}
     if last > first:
         actions = market_data.actions()
         result = ingest(

@@ -21,8 +21,12 @@ daily_pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.all()
     - MODEL_ZOO
     - TRADING
-    - dg.AssetSelection.assets("alpha_model", "champion"),
-    description="New bars -> features -> signals from the champion model -> backtest.",
+    - dg.AssetSelection.assets("alpha_model", "champion", "execution_costs"),
+    description="New bars -> features -> signals from the champion model -> backtest ->"
+    " target_portfolio (the execution-cost study over the history refreshes with the retrain).",
+    # Each step extends what is stored by a day: seconds of work, less than a process per step
+    # would spend starting and loading the code location, so the run executes them in one.
+    executor_def=dg.in_process_executor,
 )
 retrain_job = dg.define_asset_job(
     "retrain_job",

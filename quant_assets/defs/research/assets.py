@@ -13,7 +13,6 @@ from quant_assets.defs.research.training import (
 )
 from quant_assets.pod_resources import LIGHTGBM_POD
 from quant_assets.resources import MlflowResource
-from quant_engine.models import LightGBMConfig, LightGBMModel
 
 
 class AlphaModelConfig(TrainingConfig):
@@ -41,6 +40,8 @@ def alpha_model(
     Returns the out-of-sample scores. The blocking ``shifted_label_probe`` check stops the
     ``champion`` asset downstream (which decides on promotion) when the model leaks.
     """
+    from quant_engine.models.lightgbm_model import LightGBMConfig, LightGBMModel
+
     lgbm = engine_config(LightGBMConfig, config)
     yield from train_and_register(
         context, "lightgbm", lambda: LightGBMModel(lgbm), lgbm, config, features, raw_bars, mlflow

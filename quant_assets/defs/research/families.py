@@ -18,7 +18,6 @@ from quant_assets.defs.research.training import (
 )
 from quant_assets.pod_resources import NEURAL_POD, RIDGE_POD
 from quant_assets.resources import MlflowResource
-from quant_engine.models import NeuralConfig, NeuralModel, RidgeConfig, RidgeModel
 
 
 class RidgeAssetConfig(TrainingConfig):
@@ -65,12 +64,16 @@ def _family_asset(name: str, family: str, build: Callable) -> dg.AssetsDefinitio
 
 
 def _ridge(config: RidgeAssetConfig):
+    from quant_engine.models.linear import RidgeConfig, RidgeModel
+
     ridge = engine_config(RidgeConfig, config)
     return ridge, lambda: RidgeModel(ridge)
 
 
 def _neural(architecture: str):
     def build(config: NeuralAssetConfig):
+        from quant_engine.models.neural import NeuralConfig, NeuralModel
+
         neural = engine_config(NeuralConfig, config, architecture=architecture)
         return neural, lambda: NeuralModel(neural)
 

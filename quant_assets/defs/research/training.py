@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import numpy as np
@@ -21,17 +21,23 @@ from quant_assets.metadata import (
     rounded,
 )
 from quant_assets.resources import MlflowResource
-from quant_engine.evaluation.figures import importance_bars
 from quant_engine.evaluation.leakage import shifted_label_probe
 from quant_engine.evaluation.performance import TRADING_DAYS
-from quant_engine.evaluation.report import EvaluationReport, evaluate_predictions, lineage
 from quant_engine.evaluation.sharpe import deflated_sharpe_ratio
 from quant_engine.features import LABEL, LABEL_HORIZON, feature_names
-from quant_engine.models import AlphaModel, WalkForwardConfig, run_walk_forward
+from quant_engine.models.base import AlphaModel
 from quant_engine.models.importance import feature_importance
-from quant_engine.models.packaging import AlphaPyfunc
 from quant_engine.models.panel import is_sorted_by_key
-from quant_engine.models.walk_forward import FoldResult, WalkForwardResult, walk_forward_folds
+from quant_engine.models.walk_forward import (
+    FoldResult,
+    WalkForwardConfig,
+    WalkForwardResult,
+    run_walk_forward,
+    walk_forward_folds,
+)
+
+if TYPE_CHECKING:
+    from quant_engine.evaluation.report import EvaluationReport
 
 LEAKAGE_PROBE = "shifted_label_probe"
 
@@ -136,6 +142,11 @@ def train_and_register(
     family logs the same params (common ones first) and metric names, so comparing them in
     MLflow is a matter of selecting runs.
     """
+    # Plotting, the evaluation's backtests and MLflow's model format: imported by training only.
+    from quant_engine.evaluation.figures import importance_bars
+    from quant_engine.evaluation.report import evaluate_predictions, lineage
+    from quant_engine.models.packaging import AlphaPyfunc
+
     walk = training.walk_forward()
     names = feature_names(features)
     horizon = int(features[LABEL_HORIZON].max())

@@ -6,7 +6,7 @@ import http.server
 import json
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
@@ -21,7 +21,12 @@ from quant_assets.defs.live.assets import rebalance, reconciliation, target_port
 from quant_assets.defs.live.jobs import ACCOUNT_TAG, DAY_TAG
 from quant_assets.defs.live.schedules import rebalance_fallback_schedule
 from quant_assets.defs.live.sensors import rebalance_failure_alert, rebalance_on_targets
-from quant_assets.resources import PolarsParquetIOManager, PortfolioResource
+from quant_assets.resources import (
+    BarStoreIOManager,
+    IngestedBars,
+    PolarsParquetIOManager,
+    PortfolioResource,
+)
 from quant_assets.resources.broker import BrokerResource
 from quant_engine.brokers.paper import orders_table
 from quant_engine.oms import OrderJournal
@@ -30,7 +35,7 @@ from tests.stand_ins.trading_server import LoopbackServer
 
 NEW_YORK = ZoneInfo("America/New_York")
 SYMBOLS = ["AAPL", "MSFT", "SPY", "XOM"]
-DAYS = [datetime(2026, 1, 2) + timedelta(days=i) for i in range(3)]
+DAYS = [datetime(2026, 1, 2, tzinfo=UTC) + timedelta(days=i) for i in range(3)]
 CLOSES = {"AAPL": 150.25, "MSFT": 400.10, "SPY": 500.0, "XOM": 110.0}
 
 
@@ -39,20 +44,21 @@ class MarketInput(dg.Config):
     flipped: bool = False  # on the last day, rank the names the other way round
 
 
-@dg.asset(name="raw_bars")
-def bars_input(config: MarketInput) -> pl.DataFrame:
-    """Daily bars; the last day's closes are the decision prices."""
+@dg.asset(name="raw_bars", io_manager_key="bar_store_io_manager")
+def bars_input(config: MarketInput) -> IngestedBars:
+    """Daily bars into the bar store; the last day's closes are the decision prices."""
     rows = [
         {
             "symbol": s,
             "timestamp": DAYS[0] + timedelta(days=i),
-            "close": CLOSES[s] * (1 + 0.01 * (i - 2)),
+            **dict.fromkeys(("open", "high", "low", "close"), CLOSES[s] * (1 + 0.01 * (i - 2))),
             "volume": 1e6,
         }
         for i in range(config.days)
         for s in SYMBOLS
     ]
-    return pl.DataFrame(rows)
+    days = [(DAYS[0] + timedelta(days=i)).date() for i in range(config.days)]
+    return IngestedBars(pl.DataFrame(rows), days)
 
 
 @dg.asset(name="signals")
@@ -85,6 +91,7 @@ def run_live(
             "broker": broker,
             "portfolio": portfolio or PortfolioResource(top_k=2),
             "io_manager": PolarsParquetIOManager(base_dir=str(home)),
+            "bar_store_io_manager": BarStoreIOManager(base_dir=str(home)),
         },
         run_config={
             "ops": {
@@ -354,6 +361,7 @@ def test_a_failed_rebalance_run_is_logged_and_posted_to_the_webhook(
                 "broker": broker,
                 "portfolio": PortfolioResource(),
                 "io_manager": PolarsParquetIOManager(base_dir=str(tmp_path)),
+                "bar_store_io_manager": BarStoreIOManager(base_dir=str(tmp_path)),
             },
             instance=instance,
             raise_on_error=False,

@@ -107,10 +107,10 @@ def sleeves_kernel(
         g = c = t = total = 0.0
         for j in range(n_names):
             g += pnl[j]
-            c += fee[j]
-            t += abs(trade[j])
             total += value[j]
-            if trade[j] != 0.0:
+            if trade[j] != 0.0:  # only a trade pays a fee: the other terms of c and t are 0
+                c += fee[j]
+                t += abs(trade[j])
                 trade_at[n_trades, 0] = p
                 trade_at[n_trades, 1] = j
                 notional[n_trades] = trade[j]

@@ -108,7 +108,8 @@ def target_weights(scores: np.ndarray, eligible: np.ndarray, config: BookConfig)
 
 @dataclass(frozen=True)
 class Sparse:
-    """A (rows x names) matrix as its non-zero cells: ``at`` (row, name) pairs and ``values``."""
+    """A (rows x names) matrix as a few of its cells: ``at`` (row, name) pairs and their
+    ``values``; :meth:`dense` puts 0 in the others (:meth:`of` keeps the non-zero ones)."""
 
     shape: tuple[int, int]
     at: np.ndarray  # (n, 2) int64 row, name

@@ -9,81 +9,153 @@ import numpy as np
 
 
 @numba.njit(cache=True)
+def first_scored_row(scores):  # pragma: no cover - compiled
+    """The first row of ``scores`` with a finite value (-1: none)."""
+    for t in range(scores.shape[0]):
+        for j in range(scores.shape[1]):
+            if math.isfinite(scores[t, j]):
+                return t
+    return -1
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _sleeves_period(
+    scores, opens, entry, exit_, cut, rate, value, on, aim, pnl, fee, trade
+):  # pragma: no cover - compiled
+    """One period of :func:`sleeves_kernel`, name by name without branches (so it vectorizes):
+    updates each name's side (``on``), target (``aim``) and value; writes its PnL, fee and
+    trade (0: none) into the buffers."""
+    scale = 1.0 + rate
+    for j in range(scores.shape[0]):
+        x = scores[j]
+        # sleeve_weight(x, True, cut, False), spelt out so that it vectorizes
+        target = 1.0 if (x > cut) & (abs(x) < math.inf) else 0.0
+        was = on[j]
+        now = target if abs(opens[j]) < math.inf else was  # no bar at the open: keep the side
+        r = exit_[j] / entry[j] - 1.0
+        r = r if abs(r) < math.inf else 0.0  # no price at either open: flat for the period
+        v = value[j]
+        enter = now > was
+        leave = now < was
+        buy = v / scale
+        p = (buy * r if enter else v * r) if now > 0.0 else 0.0
+        f = buy * rate if enter else (v * rate if leave else 0.0)
+        pnl[j] = p
+        fee[j] = f
+        trade[j] = buy if enter else (-v if leave else 0.0)
+        value[j] = v + p - f
+        on[j] = now
+        aim[j] = target
+
+
+@numba.njit(cache=True, error_model="numpy")
 def sleeves_kernel(
-    weights, marks, open_, first, start, rate, track_held
+    scores, marks, open_, first, start, rate, cut, track_targets, track_held
 ):  # pragma: no cover - compiled
     """All-in/all-out long sleeves with linear costs, in one pass over (periods x names).
 
-    Period ``p`` holds the sleeves with a positive ``weights[p]`` from the open of row
+    Period ``p`` holds the sleeves whose score of row ``first + p`` is finite and above ``cut``
+    (a sleeve weight of 1, see ``portfolio.kernels.sleeve_weight``) from the open of row
     ``first + 1 + p`` (``entry``) to the next (``exit``), at ``marks``; a name without both
     prices is marked flat for it; a name that cannot trade at a period's open (no bar in
-    ``open_``) keeps its side. Returns per-period gross PnL, cost, traded notional and equity,
-    the trade matrix (each trade costs ``rate`` x its notional), the final sleeve values and
-    which names are held after each trade date (with ``track_held``, else none; see
-    ``backtest.vectorized``). Sums run in name order, per period, in registers.
+    ``open_``) keeps its side. Returns per-period gross PnL, cost, traded notional and equity;
+    the trades as their (period, name) cells, notionals (each costs ``rate`` x its notional)
+    and the sides they leave (1 or 0); with ``track_targets``, the cells where a target weight
+    changes (from 0) and its new values, else none (with a bar at every open the targets are
+    the sides); the final sleeve values; and which names are held after each trade date (with
+    ``track_held``, else none; see ``backtest.vectorized``). Sums run in name order, per
+    period.
     """
-    n_periods, n_names = weights.shape
+    n_periods = scores.shape[0] - first
+    n_names = scores.shape[1]
     gross = np.empty(n_periods)
     cost = np.empty(n_periods)
     traded = np.empty(n_periods)
     equity = np.empty(n_periods)
-    trades = np.empty((n_periods, n_names))
-    value = np.full(n_names, start)
+    # Room for every cell: only the pages written to are ever touched.
+    room = n_periods * n_names
+    trade_at = np.empty((room, 2), dtype=np.int64)
+    notional = np.empty(room)
+    sides = np.empty(room)
+    change_at = np.empty((room if track_targets else 0, 2), dtype=np.int64)
+    changed_to = np.empty(room if track_targets else 0)
     held = np.zeros((n_periods if track_held else 0, n_names), dtype=np.bool_)
-    was_on = np.zeros(n_names, dtype=np.bool_)
+    value = np.full(n_names, start)
+    on = np.zeros(n_names)
+    aim = np.empty(n_names)
+    weight = np.zeros(n_names)
+    pnl = np.empty(n_names)
+    fee = np.empty(n_names)
+    trade = np.empty(n_names)
+    n_trades = n_changes = 0
     for p in range(n_periods):
         row = first + 1 + p
-        w, opens, entry, exit_, out = weights[p], open_[row], marks[row], marks[row + 1], trades[p]
+        _sleeves_period(
+            scores[first + p],
+            open_[row],
+            marks[row],
+            marks[row + 1],
+            cut,
+            rate,
+            value,
+            on,
+            aim,
+            pnl,
+            fee,
+            trade,
+        )
         g = c = t = total = 0.0
         for j in range(n_names):
-            was = was_on[j]
-            now_on = w[j] > 0.0 if math.isfinite(opens[j]) else was
-            v = value[j]
-            trade = 0.0
-            if now_on:
-                r = exit_[j] / entry[j] - 1.0
-                if not math.isfinite(r):
-                    r = 0.0
-                if was:
-                    pnl = v * r
-                    v = v + pnl
-                else:
-                    trade = v / (1.0 + rate)
-                    t += trade
-                    pnl = trade * r
-                    fee = trade * rate
-                    c += fee
-                    v = v + pnl - fee
-                g += pnl
-            elif was:
-                trade = -v
-                t += v
-                fee = v * rate
-                c += fee
-                v = v - fee
-            out[j] = trade
-            value[j] = v
-            was_on[j] = now_on
-            total += v
+            g += pnl[j]
+            total += value[j]
+            if trade[j] != 0.0:  # only a trade pays a fee: the other terms of c and t are 0
+                c += fee[j]
+                t += abs(trade[j])
+                trade_at[n_trades, 0] = p
+                trade_at[n_trades, 1] = j
+                notional[n_trades] = trade[j]
+                sides[n_trades] = on[j]
+                n_trades += 1
+        if track_targets:
+            for j in range(n_names):
+                if aim[j] != weight[j]:
+                    change_at[n_changes, 0] = p
+                    change_at[n_changes, 1] = j
+                    changed_to[n_changes] = aim[j]
+                    weight[j] = aim[j]
+                    n_changes += 1
         if track_held:
-            held[p] = was_on
+            for j in range(n_names):
+                held[p, j] = on[j] > 0.0
         gross[p] = g
         cost[p] = c
         traded[p] = t
         equity[p] = total
-    return gross, cost, traded, equity, trades, value, held
+    return (
+        gross,
+        cost,
+        traded,
+        equity,
+        trade_at[:n_trades].copy(),
+        notional[:n_trades].copy(),
+        sides[:n_trades].copy(),
+        change_at[:n_changes].copy(),
+        changed_to[:n_changes].copy(),
+        value,
+        held,
+    )
 
 
 @numba.njit(cache=True)
 def marks_kernel(open_, close):  # pragma: no cover - compiled
     """Each open, or where a name has no bar, its last known price (the last close before)."""
     n_rows, n_cols = open_.shape
-    complete = True
+    missing = 0
     for t in range(n_rows):
-        for j in range(n_cols):
-            if not math.isfinite(open_[t, j]):
-                complete = False
-    if complete:
+        row = open_[t]
+        for j in range(n_cols):  # a count, not a branch: the loop vectorizes
+            missing += 0 if abs(row[j]) < math.inf else 1
+    if missing == 0:
         return open_
     out = np.empty((n_rows, n_cols))
     last = np.full(n_cols, np.nan)

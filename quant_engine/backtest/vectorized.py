@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
 
 from quant_engine.backtest.config import BookConfig
-from quant_engine.backtest.kernels import marks_kernel, sleeves_kernel
+from quant_engine.backtest.kernels import first_scored_row, marks_kernel, sleeves_kernel
 from quant_engine.evaluation.performance import drawdown, performance_metrics
 from quant_engine.portfolio import BookState, ConstructionConfig, DecisionCore, too_few_scores
 from quant_engine.portfolio import target_weights as _core_target_weights
@@ -115,22 +116,84 @@ def target_weights(scores: np.ndarray, eligible: np.ndarray, config: BookConfig)
 
 
 @dataclass(frozen=True)
+class Sparse:
+    """A (rows x names) matrix as a few of its cells: ``at`` (row, name) pairs and their
+    ``values``; :meth:`dense` puts 0 in the others (:meth:`of` keeps the non-zero ones)."""
+
+    shape: tuple[int, int]
+    at: np.ndarray  # (n, 2) int64 row, name
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, dense: np.ndarray) -> Sparse:
+        at = np.argwhere(dense != 0)
+        return cls(dense.shape, at, dense[at[:, 0], at[:, 1]])
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros(self.shape)
+        out[self.at[:, 0], self.at[:, 1]] = self.values
+        return out
+
+
+@dataclass(frozen=True)
 class BacktestResult:
-    daily: pl.DataFrame  # timestamp (trade date), gross/net return, cost, turnover, equity, dd
-    weights: np.ndarray  # target weights per trade date (rows of ``daily``)
-    metrics: dict[str, float]
+    """A backtest's path. The (trade dates x names) matrices (``weights``, ``trades``,
+    ``trade_costs()``), the ``daily`` frame and the ``metrics`` are built on first use and kept.
+    """
+
+    dates: list  # the trade dates (rows of ``daily``)
+    decided_at: list  # the signal date of each trade date (the previous bar)
+    gross_return: np.ndarray
+    cost: np.ndarray
+    net_return: np.ndarray
+    turnover: np.ndarray
+    equity: np.ndarray
+    capital: float
     final_equity: float
-    trades: np.ndarray  # notional traded per name at each trade date (rows of ``daily``)
     symbol_equity: np.ndarray  # final equity of each name's sleeve (per-symbol allocation)
     linear_rate: float  # the linear cost rate, for trade_costs
-    _costs: np.ndarray | None  # cost per name and trade date, when not linear
-    decided_at: list  # the signal date of each trade date (the previous bar)
     prices: np.ndarray  # the price each trade date's trades filled at (its open)
+    _trades: Sparse  # notional traded per name at each trade date
+    _costs: Sparse | None  # cost per name and trade date, when not linear
+    _weight_changes: Sparse  # each target weight where it changes (from 0 before the first)
+
+    @cached_property
+    def daily(self) -> pl.DataFrame:
+        """timestamp (trade date), gross/net return, cost, turnover, equity, drawdown."""
+        return pl.DataFrame(
+            {
+                "timestamp": self.dates,
+                "gross_return": self.gross_return,
+                "cost": self.cost,
+                "net_return": self.net_return,
+                "turnover": self.turnover,
+                "equity": self.equity,
+                "drawdown": drawdown(np.concatenate([[self.capital], self.equity]))[1:],
+            }
+        )
+
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        return performance_metrics(self.net_return, self.turnover)
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """Target weights per trade date (rows of ``daily``)."""
+        changes = self._weight_changes
+        marked = np.full(changes.shape, np.nan)
+        marked[0] = 0.0
+        marked[changes.at[:, 0], changes.at[:, 1]] = changes.values
+        return _ffill(marked)
+
+    @cached_property
+    def trades(self) -> np.ndarray:
+        """Notional traded per name at each trade date (rows of ``daily``)."""
+        return self._trades.dense()
 
     def trade_costs(self) -> np.ndarray:
         """The cost paid per name at each trade date."""
         if self._costs is not None:
-            return self._costs
+            return self._costs.dense()
         return np.abs(self.trades) * self.linear_rate
 
 
@@ -152,9 +215,52 @@ def run_panel_backtest(
     its capital, costs, portfolio rules, risk window and marks are read).
     """
     cfg = config or BookConfig()
-    rules = cfg.portfolio
-    core = DecisionCore(rules)
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape != panel.open.shape:
+        raise ValueError(
+            f"scores have shape {scores.shape}, the panel {panel.open.shape} (dates x symbols)"
+        )
     prices = panel.marks()
+    signal_rows = slice(0, len(panel.dates) - 2)
+    if _closed_form_applies(cfg):  # its eligible names: those with a finite score
+        first = first_scored_row(scores[signal_rows])
+        if first < 0:
+            raise ValueError("no day has a tradable signal: check that signals and bars overlap")
+        path = _sleeves_closed_form(scores[signal_rows], prices, panel.open, first, cfg)
+    else:
+        first, path = _drift_path(panel, scores, prices, cfg)
+    equity, gross = path.equity, path.gross
+    net_return = path.gross - path.cost
+    if cfg.mark == "exact":  # an equity point with a held name lacking its bar is not re-marked
+        stale = (path.held & ~np.isfinite(panel.open[2 + first :])).any(axis=1)
+        equity = _carry(equity, stale, cfg.capital)
+        net_return = equity / np.concatenate([[cfg.capital], equity[:-1]]) - 1.0
+        gross = net_return + path.cost
+    n = len(net_return)
+    return BacktestResult(
+        dates=panel.dates[1 + first : 1 + first + n],
+        decided_at=panel.dates[first : first + n],
+        gross_return=gross,
+        cost=path.cost,
+        net_return=net_return,
+        turnover=path.turnover,
+        equity=equity,
+        capital=cfg.capital,
+        final_equity=float(equity[-1]),
+        symbol_equity=path.symbol_equity,
+        linear_rate=cfg.costs.linear_rate,
+        prices=prices[1 + first : -1],
+        _trades=path.trades,
+        _costs=path.costs,
+        _weight_changes=path.weight_changes,
+    )
+
+
+def _drift_path(
+    panel: MarketPanel, scores: np.ndarray, prices: np.ndarray, cfg: BookConfig
+) -> tuple[int, _Path]:
+    """The first signal row and the path of the general book (see :func:`_drift_loop`)."""
+    rules = cfg.portfolio
     entry, exit_ = prices[1:-1], prices[2:]
     signal_rows = slice(0, len(panel.dates) - 2)
     sigma, adv = panel.sigma[signal_rows], panel.adv[signal_rows]
@@ -165,53 +271,20 @@ def run_panel_backtest(
     if not has_signal.any():
         raise ValueError("no day has a tradable signal: check that signals and bars overlap")
     first = int(np.argmax(has_signal))
-    weights = core.target_weights(scores[signal_rows], eligible)[first:]
+    weights = DecisionCore(rules).target_weights(scores[signal_rows], eligible)[first:]
     report_too_few_scores(
         too_few_scores(scores[signal_rows], eligible, rules)[first:],
         panel.dates[first:],
         rules,
     )
-    if _closed_form_applies(cfg):
-        path = _sleeves_closed_form(weights, prices, panel.open, first, cfg)
-    else:
-        tradable = np.isfinite(panel.open[1 + first : -1])  # no bar at the open: keep the book
-        # A name with no price yet is flat; after its last bar it keeps its last known price.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            period_return = np.nan_to_num(exit_ / entry - 1.0, nan=0.0)[first:]
-        # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
-        sigma = np.nan_to_num(sigma[first:])
-        adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
-        path = _drift_loop(weights, entry[first:], period_return, sigma, adv, tradable, cfg)
-    equity, gross = path.equity, path.gross
-    net_return = path.gross - path.cost
-    if cfg.mark == "exact":  # an equity point with a held name lacking its bar is not re-marked
-        stale = (path.held & ~np.isfinite(panel.open[2 + first :])).any(axis=1)
-        equity = _carry(equity, stale, cfg.capital)
-        net_return = equity / np.concatenate([[cfg.capital], equity[:-1]]) - 1.0
-        gross = net_return + path.cost
-    daily = pl.DataFrame(
-        {
-            "timestamp": panel.dates[1 + first : 1 + first + len(net_return)],
-            "gross_return": gross,
-            "cost": path.cost,
-            "net_return": net_return,
-            "turnover": path.turnover,
-            "equity": equity,
-            "drawdown": drawdown(np.concatenate([[cfg.capital], equity]))[1:],
-        }
-    )
-    return BacktestResult(
-        daily=daily,
-        weights=weights,
-        metrics=performance_metrics(net_return, path.turnover),
-        final_equity=float(equity[-1]),
-        trades=path.trades,
-        symbol_equity=path.symbol_equity,
-        linear_rate=cfg.costs.linear_rate,
-        _costs=path.costs,
-        decided_at=panel.dates[first : first + len(net_return)],
-        prices=entry[first:],
-    )
+    tradable = np.isfinite(panel.open[1 + first : -1])  # no bar at the open: keep the book
+    # A name with no price yet is flat; after its last bar it keeps its last known price.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        period_return = np.nan_to_num(exit_ / entry - 1.0, nan=0.0)[first:]
+    # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
+    sigma = np.nan_to_num(sigma[first:])
+    adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
+    return first, _drift_loop(weights, entry[first:], period_return, sigma, adv, tradable, cfg)
 
 
 def report_too_few_scores(rows: np.ndarray, dates: list, rules: ConstructionConfig) -> int:
@@ -247,10 +320,11 @@ class _Path:
     cost: np.ndarray
     turnover: np.ndarray
     equity: np.ndarray
-    trades: np.ndarray
+    trades: Sparse
     symbol_equity: np.ndarray
-    costs: np.ndarray | None  # None: linear costs only, |trades| x rate
+    costs: Sparse | None  # None: linear costs only, |trades| x rate
     held: np.ndarray  # which names are held after each trade date
+    weight_changes: Sparse  # the target weights where they change (from 0)
 
 
 def _drift_loop(
@@ -306,7 +380,20 @@ def _drift_loop(
             after = value * (1.0 + gross[p] - cost[p])
         equity[p] = after.sum()
     symbol_equity = after if per_symbol else np.full(n_names, np.nan)
-    return _Path(gross, cost, turnover, equity, trades, symbol_equity, costs, holding)
+    changed = weights != np.vstack([np.zeros((1, n_names)), weights[:-1]])
+    at = np.argwhere(changed)
+    weight_changes = Sparse(weights.shape, at, weights[at[:, 0], at[:, 1]])
+    return _Path(
+        gross,
+        cost,
+        turnover,
+        equity,
+        Sparse.of(trades),
+        symbol_equity,
+        Sparse.of(costs),
+        holding,
+        weight_changes,
+    )
 
 
 def _closed_form_applies(cfg: BookConfig) -> bool:
@@ -322,20 +409,47 @@ def _closed_form_applies(cfg: BookConfig) -> bool:
         and rules.dust_weight == 0
         and rules.cash_buffer == 0
         and rules.lot_size == 0
+        and rules.valid_scores_needed <= 1
     )
 
 
 def _sleeves_closed_form(
-    weights: np.ndarray, marks: np.ndarray, opens: np.ndarray, first: int, cfg: BookConfig
+    scores: np.ndarray, marks: np.ndarray, opens: np.ndarray, first: int, cfg: BookConfig
 ) -> _Path:
     """All-in/all-out long sleeves with linear costs, in one compiled pass from row ``first``.
 
     Entering pays ``rate`` out of the sleeve (it buys ``V / (1 + rate)``), exiting pays
     ``rate * V``; in between the sleeve grows with the name. The same numbers as the loop.
     """
-    start = cfg.capital / weights.shape[1]
-    gross, cost, traded, equity, trades, final, held = sleeves_kernel(
-        weights, marks, opens, first, start, cfg.costs.linear_rate, cfg.mark == "exact"
+    rules = cfg.portfolio
+    start = cfg.capital / scores.shape[1]
+    cut = 0.0 if rules.threshold is None else float(rules.threshold)
+    gaps = marks is not opens  # panel.marks() is the opens themselves when every bar is there
+    (gross, cost, traded, equity, trade_at, notional, sides, change_at, changed_to, final, held) = (
+        sleeves_kernel(
+            scores,
+            marks,
+            opens,
+            first,
+            start,
+            cfg.costs.linear_rate,
+            cut,
+            gaps,
+            cfg.mark == "exact",
+        )
     )
+    shape = (len(scores) - first, scores.shape[1])
+    # With a bar at every open each target is the side it leaves: its changes are the trades.
+    targets = Sparse(shape, change_at, changed_to) if gaps else Sparse(shape, trade_at, sides)
     before = np.concatenate([[cfg.capital], equity[:-1]])
-    return _Path(gross / before, cost / before, traded / before, equity, trades, final, None, held)
+    return _Path(
+        gross / before,
+        cost / before,
+        traded / before,
+        equity,
+        Sparse(shape, trade_at, notional),
+        final,
+        None,
+        held,
+        targets,
+    )

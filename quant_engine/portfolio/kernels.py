@@ -18,20 +18,25 @@ def _sign(x):  # pragma: no cover - compiled
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
 
 
+@numba.njit(cache=True, inline="always")
+def sleeve_weight(score, eligible, cut, long_short):  # pragma: no cover - compiled
+    """One name's sleeve weight: +1 if eligible with a finite score above ``cut``, -1
+    (``long_short``) if eligible with a finite score below ``-cut``, else 0."""
+    w = 0.0
+    if eligible and math.isfinite(score):
+        if score > cut:
+            w = 1.0
+        elif long_short and score < -cut:
+            w = -1.0
+    return w
+
+
 @numba.njit(cache=True)
 def sleeve_weights_kernel(scores, eligible, cut, long_short):  # pragma: no cover - compiled
-    """Per name (flat arrays): +1 if eligible with a finite score above ``cut``, -1
-    (``long_short``) if eligible with a finite score below ``-cut``, else 0."""
+    """:func:`sleeve_weight` per name (flat arrays)."""
     out = np.empty(scores.shape[0])
     for i in range(scores.shape[0]):
-        s = scores[i]
-        w = 0.0
-        if eligible[i] and math.isfinite(s):
-            if s > cut:
-                w = 1.0
-            elif long_short and s < -cut:
-                w = -1.0
-        out[i] = w
+        out[i] = sleeve_weight(scores[i], eligible[i], cut, long_short)
     return out
 
 

@@ -26,12 +26,11 @@ def positions_kernel(entries, exits):  # pragma: no cover - compiled
     out = np.empty((n_rows, n_cols))
     state = np.zeros(n_cols)
     for t in range(n_rows):
-        for j in range(n_cols):
-            if entries[t, j]:
-                state[j] = 1.0
-            elif exits[t, j]:
-                state[j] = 0.0
-            out[t, j] = state[j]
+        entry, exit_, row = entries[t], exits[t], out[t]
+        for j in range(n_cols):  # selects, not branches: the loop vectorizes
+            s = 1.0 if entry[j] else (0.0 if exit_[j] else state[j])
+            state[j] = s
+            row[j] = s
     return out
 
 

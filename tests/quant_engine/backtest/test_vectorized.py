@@ -7,7 +7,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from quant_engine.backtest import BookConfig, CostModel, run_backtest, target_weights
+from quant_engine.backtest import (
+    BookConfig,
+    CostModel,
+    MarketPanel,
+    run_backtest,
+    run_panel_backtest,
+    target_weights,
+)
 from quant_engine.portfolio import ConstructionConfig
 
 COSTS = CostModel(commission_bps=5.0, half_spread_bps=7.0, impact_coef=0.3)
@@ -127,3 +134,43 @@ def test_signals_that_never_overlap_the_bars_are_an_error(market):
     )
     with pytest.raises(ValueError, match="no day has a tradable signal"):
         run_backtest(far, market.bars)
+
+
+@pytest.mark.parametrize("gapped", [False, True])
+def test_sleeves_closed_form_gives_the_cores_weights_and_the_loops_trades(gapped):
+    rng = np.random.default_rng(9)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (300, 5)), axis=0))
+    open_ = close * np.exp(rng.normal(0, 0.004, close.shape))
+    if gapped:  # gaps, a late listing: targets change where no trade can follow them
+        for rows, j in (([40, 41, 150], 1), (slice(0, 60), 2)):
+            open_[rows, j] = close[rows, j] = np.nan
+    # sides that flip often, with names unscored (NaN) for a while
+    scores = np.where(rng.random(close.shape) < 0.2, 1.0, 0.0)
+    scores = np.maximum.accumulate(scores * np.arange(300)[:, None], axis=0) % 2
+    scores[rng.random(close.shape) < 0.05] = np.nan
+    scores[:10] = np.nan
+    blank = np.full(close.shape, np.nan)
+    market = MarketPanel(list(range(300)), list("ABCDE"), open_, blank, blank, close)
+    costs = CostModel(commission_bps=10.0, half_spread_bps=0.0, impact_coef=0.0)
+
+    def book(max_weight: float) -> BookConfig:
+        rules = ConstructionConfig(mode="long_only", allocation="per_symbol", max_weight=max_weight)
+        return BookConfig(capital=5e5, costs=costs, portfolio=rules)
+
+    closed = run_panel_backtest(market, scores, book(1.0))
+    looped = run_panel_backtest(market, scores, book(1 - 1e-15))  # the period-by-period loop
+    signals = scores[:-2]
+    cores = target_weights(signals, np.isfinite(signals), book(1.0))[10:]
+    assert closed.trades.shape == cores.shape and np.count_nonzero(closed.trades) > 50
+    np.testing.assert_array_equal(closed.weights, cores)
+    np.testing.assert_allclose(closed.trades, looped.trades, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(closed.trade_costs(), looped.trade_costs(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(closed.daily["equity"], looped.daily["equity"], rtol=1e-9)
+    np.testing.assert_allclose(looped.weights, np.minimum(cores, 1 - 1e-15))
+
+
+def test_scores_of_another_shape_than_the_panel_are_an_error():
+    blank = np.full((5, 2), np.nan)
+    market = MarketPanel(list(range(5)), ["A", "B"], np.ones((5, 2)), blank, blank)
+    with pytest.raises(ValueError, match=r"scores have shape \(5, 3\), the panel \(5, 2\)"):
+        run_panel_backtest(market, np.ones((5, 3)))

@@ -15,6 +15,7 @@ from quant_engine.simulation import (
     SimulationConfig,
     Simulator,
     SmaCrossover,
+    positions_from_signals,
 )
 
 COSTS = CostModel(commission_bps=10.0, half_spread_bps=0.0, impact_coef=0.0)
@@ -181,6 +182,15 @@ def test_an_exact_sma_tie_follows_the_at_or_below_rule():
     strategy.start(panel.symbols)
     states = [s.scores[0] if s else np.nan for s in map(strategy.on_bar, panel.snapshots())]
     assert states[t] == 0.0 and states[t + 1] == 1.0
+
+
+def test_positions_hold_from_an_entry_to_the_next_exit_and_an_entry_wins_a_tie():
+    entries = np.array([[0, 1], [1, 0], [1, 0], [0, 0], [0, 1], [1, 0]], dtype=bool)
+    exits = np.array([[0, 0], [0, 1], [0, 0], [1, 0], [1, 1], [0, 0]], dtype=bool)
+    np.testing.assert_array_equal(
+        positions_from_signals(entries, exits),
+        [[0, 1], [1, 0], [1, 0], [0, 0], [0, 1], [1, 1]],
+    )
 
 
 def test_four_long_sleeves_under_max_gross_exposure_one_are_fully_invested():

@@ -72,7 +72,11 @@ class StoredBars:
 
 def _wants(context: dg.InputContext, kind: type) -> bool:
     """Whether the input is annotated ``kind`` (a handle on the store, not a loaded frame)."""
-    return getattr(context.dagster_type, "typing_type", None) is kind
+    try:
+        dagster_type = context.dagster_type
+    except dg.DagsterInvariantViolationError:  # a context built without one loads the frame
+        return False
+    return getattr(dagster_type, "typing_type", None) is kind
 
 
 class _BarStoreIOManager(dg.IOManager):

@@ -151,7 +151,15 @@ class MlflowResource(dg.ConfigurableResource):
                 targets=LABEL,
                 name="features",
             )
-        _mlflow().log_input(dataset, context="training")
+        try:
+            _mlflow().log_input(dataset, context="training")
+        except _mlflow().exceptions.MlflowException as error:
+            # Runs training side by side log the same dataset: MLflow's get-or-create of it
+            # races on a SQL store, and the loser's insert breaks the unique key. The dataset
+            # now exists, so linking it again succeeds.
+            if "UNIQUE constraint failed" not in str(error) and "duplicate key" not in str(error):
+                raise
+            _mlflow().log_input(dataset, context="training")
 
     @staticmethod
     def log_table(table: pl.DataFrame, name: str) -> None:

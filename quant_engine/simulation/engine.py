@@ -346,12 +346,16 @@ class Simulator:
                     _reasons(fills, reason),
                 )
 
-        def cost_of(order: np.ndarray, notional: np.ndarray, p_sigma, p_adv) -> np.ndarray:
+        def known_risk(order: np.ndarray, p_sigma, p_adv) -> tuple[np.ndarray, np.ndarray]:
+            """Volatility and ADV of the ``order`` names as the cost model takes them."""
             sigma, adv = p_sigma[order], p_adv[order]
             if costs.impact_coef > 0:  # unknown risk: no impact, as in the vectorized backtest
                 sigma = np.where(np.isfinite(sigma), sigma, 0.0)
                 adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
-            return costs.cost(notional, sigma, adv)
+            return sigma, adv
+
+        def cost_of(order: np.ndarray, notional: np.ndarray, p_sigma, p_adv) -> np.ndarray:
+            return costs.cost(notional, *known_risk(order, p_sigma, p_adv))
 
         def fill_orders(
             p: _Orders, prices: np.ndarray, bar: BarSnapshot, bar_index: int, ts: Any
@@ -464,10 +468,7 @@ class Simulator:
             price = prices[order]
             if limits.turnover_cap is not None:
                 quantity *= limits.turnover_scale(float(np.abs(quantity * price).sum()), equity)
-            sigma, adv = p.sigma[order], p.adv[order]
-            if costs.impact_coef > 0:  # unknown risk: no impact, as in the vectorized backtest
-                sigma = np.where(np.isfinite(sigma), sigma, 0.0)
-                adv = np.where(np.isfinite(adv) & (adv > 0), adv, np.inf)
+            sigma, adv = known_risk(order, p.sigma, p.adv)
             if cfg.record_cycles:
                 cycles.append(
                     cycle_state(ts, symbols, p.scores, p.eligible, p.weights, plan, prices)

@@ -154,3 +154,18 @@ class ImplementationShortfall:
 
 
 ALGORITHMS = {"twap": TWAP, "vwap": VWAP, "pov": POV, "is": ImplementationShortfall}
+
+
+def build_algorithm(
+    name: str, *, vwap_lookback: int, pov_rate: float, urgency: float
+) -> ExecutionAlgorithm:
+    """The algorithm called ``name`` (a key of :data:`ALGORITHMS`) with its parameter."""
+    if name == "vwap":
+        return VWAP(lookback=vwap_lookback)
+    if name == "pov":
+        return POV(rate=pov_rate)
+    if name == "is":
+        return ImplementationShortfall(urgency=urgency)
+    if name == "twap":
+        return TWAP()
+    raise ValueError(f"unknown algorithm {name!r}: use one of {sorted(ALGORITHMS)}")

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from quant_engine.backtest.costs import CostModel
-from quant_engine.execution.algorithms import POV, TWAP, VWAP, ImplementationShortfall
+from quant_engine.execution.algorithms import ALGORITHMS, build_algorithm
 from quant_engine.execution.bars import (
     BarExecutionConfig,
     SymbolBars,
@@ -55,18 +55,20 @@ class StudyConfig:
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell") or self.pct_adv <= 0 or self.n_starts < 1:
             raise ValueError(f"invalid study config: {self}")
-        unknown = set(self.algorithms) - {"twap", "vwap", "pov", "is"}
+        unknown = set(self.algorithms) - set(ALGORITHMS)
         if unknown or not self.algorithms:
             raise ValueError(f"unknown algorithms {sorted(unknown)}; use twap, vwap, pov, is")
 
     def build_algorithms(self) -> list:
-        built = {
-            "twap": TWAP(),
-            "vwap": VWAP(lookback=self.vwap_lookback),
-            "pov": POV(rate=self.pov_rate),
-            "is": ImplementationShortfall(urgency=self.is_urgency),
-        }
-        return [built[name] for name in self.algorithms]
+        return [
+            build_algorithm(
+                name,
+                vwap_lookback=self.vwap_lookback,
+                pov_rate=self.pov_rate,
+                urgency=self.is_urgency,
+            )
+            for name in self.algorithms
+        ]
 
 
 def execution_cost_table(bars: pl.DataFrame, config: StudyConfig) -> pl.DataFrame:

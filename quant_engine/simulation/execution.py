@@ -39,12 +39,11 @@ import polars as pl
 
 from quant_engine.backtest.costs import CostModel
 from quant_engine.execution.algorithms import (
-    POV,
+    ALGORITHMS,
     TWAP,
-    VWAP,
     ExecutionAlgorithm,
-    ImplementationShortfall,
     SliceContext,
+    build_algorithm,
 )
 from quant_engine.execution.bars import reference_price
 from quant_engine.execution.book import BookExecutionConfig, run_on_book
@@ -93,7 +92,7 @@ class ExecutionConfig:
     flow_window_ms: int = 1_000
 
     def __post_init__(self) -> None:
-        if self.algo not in ("twap", "vwap", "pov", "is"):
+        if self.algo not in ALGORITHMS:
             raise ValueError(f"unknown algo {self.algo!r}: use twap, vwap, pov or is")
         if self.venue not in ("bars", "book"):
             raise ValueError(f"unknown venue {self.venue!r}: use bars or book")
@@ -115,13 +114,12 @@ class ExecutionConfig:
             raise ValueError(f"level_depth must be positive, got {self.level_depth}")
 
     def algorithm(self) -> ExecutionAlgorithm:
-        if self.algo == "vwap":
-            return VWAP(lookback=self.vwap_lookback)
-        if self.algo == "pov":
-            return POV(rate=self.pov_rate)
-        if self.algo == "is":
-            return ImplementationShortfall(urgency=self.urgency)
-        return TWAP()
+        return build_algorithm(
+            self.algo,
+            vwap_lookback=self.vwap_lookback,
+            pov_rate=self.pov_rate,
+            urgency=self.urgency,
+        )
 
 
 class VolumeHistory:

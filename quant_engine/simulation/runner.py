@@ -257,12 +257,7 @@ def _data(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
     if "start" in selection and "end" in selection and selection["start"] >= selection["end"]:
         raise ConfigError(f"{where}: data.end must be after data.start, got {selection}")
     if source == "store":
-        unknown = sorted(set(data) - {"path"})
-        if unknown:
-            raise ConfigError(
-                f"{where}: data: unknown key(s) {unknown} for source store; known: "
-                f"{sorted(['path', 'source', *SELECTION])}"
-            )
+        _only_keys(data, "path", "store", where)
         store = data.get("path")
         if store is not None and not isinstance(store, str):
             raise ConfigError(f"{where}: data.path: expected a path to a bar store, got {store!r}")
@@ -273,12 +268,7 @@ def _data(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
         )
         options = {"path": str(root.resolve())}
     elif source == "directory":
-        unknown = sorted(set(data) - {"directory"})
-        if unknown:
-            raise ConfigError(
-                f"{where}: data: unknown key(s) {unknown} for source directory; known: "
-                f"{sorted(['directory', 'source', *SELECTION])}"
-            )
+        _only_keys(data, "directory", "directory", where)
         directory = data.get("directory")
         if not isinstance(directory, str):
             raise ConfigError(
@@ -609,6 +599,16 @@ def _check_strategy(source: StrategySource, params: dict[str, Any], where: str) 
         source.build(params)
     except Exception as exc:  # the user's class rejected its parameters
         raise ConfigError(f"{where}: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+def _only_keys(data: dict[str, Any], key: str, source: str, where: str) -> None:
+    """That the ``data`` section holds only ``key`` beside the source and the selection."""
+    unknown = sorted(set(data) - {key})
+    if unknown:
+        raise ConfigError(
+            f"{where}: data: unknown key(s) {unknown} for source {source}; known: "
+            f"{sorted([key, 'source', *SELECTION])}"
+        )
 
 
 def load_bars(data: dict[str, Any]) -> pl.DataFrame:

@@ -19,6 +19,7 @@ import cProfile
 import inspect
 import itertools
 import math
+import sys
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
@@ -777,7 +778,29 @@ def simulate(
     return _Run(equity, turnover, trades, metrics, None, path)
 
 
+def _skip_numba_blas_probe() -> None:
+    """Spare the run numba's BLAS probe: the import of ``scipy.linalg`` (0.3 s) on the first
+    kernel load.
+
+    numba's CPU target imports ``numba.np.arraymath`` when it loads its first kernel, cached or
+    not, and that module imports ``scipy.linalg.cython_blas`` only to decide whether
+    ``np.correlate`` and ``np.convolve`` may call BLAS (no kernel here uses either). Imported
+    here with that module unavailable, it takes their plain loops instead. Every other BLAS or
+    LAPACK use (``np.dot``, ``@``, ``np.linalg``) checks for scipy again when it is compiled and
+    loads BLAS when it is called, as before. Nothing is done where scipy.linalg or the module
+    is imported already.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    sys.modules["scipy.linalg.cython_blas"] = None  # `import` raises ImportError
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        del sys.modules["scipy.linalg.cython_blas"]
+
+
 def _prepare(path: str | Path, out: str | Path | None) -> tuple[RunConfig, BarPanel, MarketPanel]:
+    _skip_numba_blas_probe()
     cfg = load_run_config(path)
     if out is not None:
         cfg = replace(cfg, artifacts_dir=_artifacts_dir(str(out), "--out", Path.cwd()))

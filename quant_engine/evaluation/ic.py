@@ -6,8 +6,6 @@ import math
 
 import polars as pl
 
-from quant_engine.features.labels import LabelConfig, add_forward_return_label
-
 
 def daily_ic(
     frame: pl.DataFrame, score: str = "score", label: str = "label", min_names: int = 5
@@ -51,6 +49,10 @@ def ic_decay(
     The return for horizon ``h`` is the one a signal of day t earns from the open of t+1 to
     the open of t+1+h, as in the training label.
     """
+    # Here, not at the top: the run path imports quant_engine.evaluation without the
+    # feature library that quant_engine.features loads.
+    from quant_engine.features.labels import LabelConfig, add_forward_return_label
+
     rows = []
     for h in horizons:
         labelled = add_forward_return_label(scores, bars, LabelConfig(horizon=h))

@@ -79,6 +79,28 @@ def test_quant_run_imports_no_plotting_ml_or_orchestration_stack(tmp_path, simul
     assert (tmp_path / "out").is_dir()
 
 
+def test_blas_kernels_still_work_after_a_run_skipped_the_blas_probe(tmp_path):
+    """The skipped probe only chose np.convolve's loop: np.dot and @ compile and call BLAS."""
+    path = _write(tmp_path, CONFIG)
+    code = (
+        "import sys\n"
+        "import numba, numpy as np\n"
+        "from quant_engine.simulation.runner import run_from_config\n"
+        f"run_from_config({str(path)!r}, out={str(tmp_path / 'out')!r})\n"
+        "assert 'scipy.linalg' not in sys.modules\n"
+        "a, b = np.arange(12.0).reshape(3, 4), np.arange(8.0).reshape(4, 2)\n"
+        "product = numba.njit(lambda x, y: (np.dot(x, y), x @ y))(a, b)\n"
+        "convolved = numba.njit(lambda x, y: np.convolve(x, y))(a[0], b[:, 0])\n"
+        "assert all(np.array_equal(p, a @ b) for p in product)\n"
+        "assert np.array_equal(convolved, np.convolve(a[0], b[:, 0]))\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert done.stdout.strip().endswith("ok"), done.stderr
+
+
 def test_vectorized_and_event_driven_runs_of_a_config_agree(tmp_path, capsys):
     results = {}
     for simulator in ("vectorized", "event_driven"):

@@ -27,7 +27,6 @@ from quant_engine.backtest.vectorized import (
     BacktestResult,
     Book,
     MarketPanel,
-    closed_form_applies,
     drift_path,
     path_result,
     run_panel_backtest,
@@ -50,7 +49,7 @@ def config_digest(config: BookConfig) -> str:
 
 def extendable(config: BookConfig) -> str | None:
     """Why a backtest under ``config`` cannot be extended (None: it can)."""
-    if config.portfolio.allocation == "per_symbol" or closed_form_applies(config):
+    if config.portfolio.allocation == "per_symbol":  # the closed form's books among them
         return "per-symbol sleeves are sized over every symbol of the history"
     return None
 

@@ -232,7 +232,7 @@ def run_panel_backtest(
         )
     prices = panel.marks()
     signal_rows = slice(0, len(panel.dates) - 2)
-    if closed_form_applies(cfg):  # its eligible names: those with a finite score
+    if _closed_form_applies(cfg):  # its eligible names: those with a finite score
         first = first_scored_row(scores[signal_rows])
         if first < 0:
             raise ValueError("no day has a tradable signal: check that signals and bars overlap")
@@ -434,9 +434,7 @@ def _drift_loop(
     )
 
 
-def closed_form_applies(cfg: BookConfig) -> bool:
-    """Whether the book is all-in/all-out long sleeves with linear costs, which one compiled
-    pass computes (:func:`_sleeves_closed_form`) instead of the general loop."""
+def _closed_form_applies(cfg: BookConfig) -> bool:
     rules = cfg.portfolio
     return (
         rules.allocation == "per_symbol"

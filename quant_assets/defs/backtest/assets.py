@@ -10,6 +10,7 @@ since, or when the stored daily frame does not end where the state does.
 """
 
 import base64
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -60,25 +61,27 @@ def _day(moment: datetime) -> date:
 def _stored_states(
     built_from: dict, bars: StoredBars
 ) -> tuple[dict[str, BacktestState] | None, str]:
-    """Each strategy's stored state when all were built from ``built_from`` and the bars they
-    read are still the stored ones; else None, and why."""
-    states = {}
-    for mode in MODES:
-        loaded = BacktestState.load(_state_path(mode))
-        if loaded is None:
-            return None, "no backtest state stored in this format yet"
-        state, stored_from = loaded
-        if {k: v for k, v in stored_from.items() if k != "bars_written_ns"} != built_from:
-            return None, "the model version or corporate actions changed"
-        last = _day(state.last_date)
-        if bars.store.written_ns(last) != stored_from["bars_written_ns"]:
-            return None, f"bars of days before {last} were rewritten"
-        on_last = bars.read(last, last + timedelta(days=1)).select(HISTORY_COLUMNS)
-        if not on_last.sort("symbol").equals(state.bars_on_last_date()):
-            return None, f"the bars of {last} were rewritten"
-        states[mode] = state
-    if len({state.last_date for state in states.values()}) > 1:
-        return None, "the stored states end on different days"
+    """Each strategy's stored state when one run stored them all from ``built_from``, with the
+    signals through its last bar day, and the bars they read are still the stored ones; else
+    None, and why."""
+    loaded = {mode: BacktestState.load(_state_path(mode)) for mode in MODES}
+    if any(found is None for found in loaded.values()):
+        return None, "no backtest state stored in this format yet"
+    states = {mode: state for mode, (state, _) in loaded.items()}
+    stored = {json.dumps(found, sort_keys=True) for _, found in loaded.values()}
+    if len(stored) > 1 or len({state.last_date for state in states.values()}) > 1:
+        return None, "the stored states were not stored by one run"
+    stored = loaded[MODES[0]][1]
+    if stored["built_from"] != built_from:
+        return None, "the model version or corporate actions changed"
+    last = _day(states[MODES[0]].last_date)
+    if date.fromisoformat(stored["signals_through"]) < last:
+        return None, f"the stored state was built before the signals reached {last}"
+    if bars.store.written_ns(last) != stored["bars_written_ns"]:
+        return None, f"bars of days before {last} were rewritten"
+    on_last = bars.read(last, last + timedelta(days=1)).select(HISTORY_COLUMNS)
+    if not on_last.sort("symbol").equals(states[MODES[0]].bars_on_last_date()):
+        return None, f"the bars of {last} were rewritten"
     return states, "extending the stored backtest"
 
 
@@ -112,8 +115,14 @@ def backtest(
         config.commission_bps, config.half_spread_bps, config.impact_coef, config.impact_model
     )
     reports = QuantHome.resolve().reports
-    model_uri = signals.select(pl.col("model_version").sort_by("timestamp").last()).collect()
-    model_uri = model_uri.item()
+    latest = (
+        signals.select(
+            pl.col("model_version").sort_by("timestamp").last(), pl.col("timestamp").max()
+        )
+        .collect()
+        .row(0)
+    )
+    model_uri, signals_through = latest[0], _day(latest[1])
     # one config for either simulator: the vectorized one reads its shared part
     rules = {
         mode: SimulationConfig(
@@ -151,7 +160,7 @@ def backtest(
                 "traded_at": str(run.daily["timestamp"][-1]),
                 "weights": {s: float(w) for s, w in weights if w},
             }
-    _store_states(runs, built_from, raw_bars)
+    _store_states(runs, built_from, signals_through, raw_bars)
     chart = plot_equity_and_drawdown(
         {mode: daily for mode, (daily, _) in results.items()}, reports / "backtest_equity.png"
     )
@@ -215,13 +224,20 @@ def _extended(
     }
 
 
-def _store_states(runs: dict[str, DailyRun], built_from: dict, bars: StoredBars) -> None:
-    """Write each run's state (remove the stored ones when a run leaves none)."""
+def _store_states(
+    runs: dict[str, DailyRun], built_from: dict, signals_through: date, bars: StoredBars
+) -> None:
+    """Write each run's state with what it was built from (remove the stored ones when a run
+    leaves none)."""
     for mode in MODES:
         path = _state_path(mode)
         state = runs[mode].state if mode in runs else None
         if state is None:
             path.unlink(missing_ok=True)
             continue
-        written = bars.store.written_ns(_day(state.last_date))
-        state.save(path, {**built_from, "bars_written_ns": written})
+        stored = {
+            "built_from": built_from,
+            "signals_through": signals_through.isoformat(),
+            "bars_written_ns": bars.store.written_ns(_day(state.last_date)),
+        }
+        state.save(path, stored)

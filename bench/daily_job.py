@@ -71,7 +71,7 @@ from bench.large_universe import (  # noqa: E402  (the repository on the path fi
     measure,
 )
 
-SETUP_STEPS = ("seed", "raw_bars", "features", "alpha_model", "signals")
+SETUP_STEPS = ("seed", "raw_bars", "features", "alpha_model", "signals", "backtest")
 JOB = "daily_pipeline_job"
 RESULT_FILE = "daily_job_run.json"
 

@@ -28,12 +28,15 @@ class _ParquetIOManager(dg.UPathIOManager):
             obj.write_parquet(tmp)
         context.add_output_metadata({"rows": obj.height, "columns": obj.width})
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
-        return pl.read_parquet(path)
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame | pl.LazyFrame:
+        """The frame, or, for an input annotated ``pl.LazyFrame``, a lazy scan of it (the
+        asset reads the rows and columns it needs)."""
+        return pl.scan_parquet(path) if _wants(context, pl.LazyFrame) else pl.read_parquet(path)
 
 
 class PolarsParquetIOManager(dg.ConfigurableIOManagerFactory):
-    """Stores each asset as ``<base_dir>/<asset key path>.parquet``."""
+    """Stores each asset as ``<base_dir>/<asset key path>.parquet``; an input annotated
+    ``pl.LazyFrame`` scans it lazily."""
 
     base_dir: str = ""  # default: QUANT_HOME/assets, resolved when a run starts
 

@@ -136,6 +136,15 @@ class Sparse:
 
 
 @dataclass(frozen=True)
+class Book:
+    """The general book's holdings after a trade date: shares per name and the cash of each
+    sleeve (per-symbol allocation) or of the whole book (its one entry)."""
+
+    shares: np.ndarray
+    cash: np.ndarray
+
+
+@dataclass(frozen=True)
 class BacktestResult:
     """A backtest's path. The (trade dates x names) matrices (``weights``, ``trades``,
     ``trade_costs()``), the ``daily`` frame and the ``metrics`` are built on first use and kept.
@@ -156,6 +165,7 @@ class BacktestResult:
     _trades: Sparse  # notional traded per name at each trade date
     _costs: Sparse | None  # cost per name and trade date, when not linear
     _weight_changes: Sparse  # each target weight where it changes (from 0 before the first)
+    book: Book | None = None  # the holdings after the last trade date (None: closed form)
 
     @cached_property
     def daily(self) -> pl.DataFrame:
@@ -228,13 +238,26 @@ def run_panel_backtest(
             raise ValueError("no day has a tradable signal: check that signals and bars overlap")
         path = _sleeves_closed_form(scores[signal_rows], prices, panel.open, first, cfg)
     else:
-        first, path = _drift_path(panel, scores, prices, cfg)
+        first, path = drift_path(panel, scores, prices, cfg)
+    return path_result(panel, prices, first, path, cfg, cfg.capital)
+
+
+def path_result(
+    panel: MarketPanel,
+    prices: np.ndarray,
+    first: int,
+    path: _Path,
+    cfg: BookConfig,
+    equity_before: float,
+) -> BacktestResult:
+    """The result of ``path`` (from signal row ``first`` of ``panel``, marked at ``prices``),
+    the equity point before its first trade date being ``equity_before``."""
     equity, gross = path.equity, path.gross
     net_return = path.gross - path.cost
     if cfg.mark == "exact":  # an equity point with a held name lacking its bar is not re-marked
         stale = (path.held & ~np.isfinite(panel.open[2 + first :])).any(axis=1)
-        equity = _carry(equity, stale, cfg.capital)
-        net_return = equity / np.concatenate([[cfg.capital], equity[:-1]]) - 1.0
+        equity = _carry(equity, stale, equity_before)
+        net_return = equity / np.concatenate([[equity_before], equity[:-1]]) - 1.0
         gross = net_return + path.cost
     n = len(net_return)
     return BacktestResult(
@@ -253,13 +276,20 @@ def run_panel_backtest(
         _trades=path.trades,
         _costs=path.costs,
         _weight_changes=path.weight_changes,
+        book=path.book,
     )
 
 
-def _drift_path(
-    panel: MarketPanel, scores: np.ndarray, prices: np.ndarray, cfg: BookConfig
+def drift_path(
+    panel: MarketPanel,
+    scores: np.ndarray,
+    prices: np.ndarray,
+    cfg: BookConfig,
+    book: Book | None = None,
 ) -> tuple[int, _Path]:
-    """The first signal row and the path of the general book (see :func:`_drift_loop`)."""
+    """The first signal row and the path of the general book (see :func:`_drift_loop`): from
+    the first row with a tradable signal and no holdings, or, given ``book``, from row 0 and
+    those holdings (a run extended by later days)."""
     rules = cfg.portfolio
     entry, exit_ = prices[1:-1], prices[2:]
     signal_rows = slice(0, len(panel.dates) - 2)
@@ -268,9 +298,9 @@ def _drift_path(
     if cfg.costs.impact_coef > 0 or rules.max_volume_share is not None:
         eligible &= np.isfinite(sigma) & np.isfinite(adv) & (adv > 0)
     has_signal = eligible.any(axis=1)
-    if not has_signal.any():
+    if book is None and not has_signal.any():
         raise ValueError("no day has a tradable signal: check that signals and bars overlap")
-    first = int(np.argmax(has_signal))
+    first = 0 if book is not None else int(np.argmax(has_signal))
     weights = DecisionCore(rules).target_weights(scores[signal_rows], eligible)[first:]
     report_too_few_scores(
         too_few_scores(scores[signal_rows], eligible, rules)[first:],
@@ -284,7 +314,9 @@ def _drift_path(
     # Names without a known volatility or ADV (closing a position in one, say) pay no impact.
     sigma = np.nan_to_num(sigma[first:])
     adv = np.where(np.isfinite(adv[first:]) & (adv[first:] > 0), adv[first:], np.inf)
-    return first, _drift_loop(weights, entry[first:], period_return, sigma, adv, tradable, cfg)
+    return first, _drift_loop(
+        weights, entry[first:], period_return, sigma, adv, tradable, cfg, book
+    )
 
 
 def report_too_few_scores(rows: np.ndarray, dates: list, rules: ConstructionConfig) -> int:
@@ -325,6 +357,7 @@ class _Path:
     costs: Sparse | None  # None: linear costs only, |trades| x rate
     held: np.ndarray  # which names are held after each trade date
     weight_changes: Sparse  # the target weights where they change (from 0)
+    book: Book | None = None  # the holdings after the last trade date (general book)
 
 
 def _drift_loop(
@@ -335,9 +368,11 @@ def _drift_loop(
     adv: np.ndarray,
     tradable: np.ndarray,
     cfg: BookConfig,
+    book: Book | None = None,
 ) -> _Path:
     """Period by period: plan the trades with the decision core's one planner at the open's
-    prices (the simulator's call), pay costs, hold the shares to the next open."""
+    prices (the simulator's call), pay costs, hold the shares to the next open; from
+    ``book`` when given, else from cash."""
     rules = cfg.portfolio
     core = DecisionCore(rules)
     n_periods, n_names = weights.shape
@@ -349,6 +384,8 @@ def _drift_loop(
     shares = np.zeros(n_names)
     # the cash of each sleeve (per symbol), or of the book in its one entry
     cash = np.full(n_names, cfg.capital / n_names) if per_symbol else np.array([cfg.capital])
+    if book is not None:
+        shares, cash = book.shares.copy(), book.cash.copy()
     volume_adv = rules.max_volume_share is not None
     for p in range(n_periods):
         mark = np.nan_to_num(prices[p])  # a name without a price yet is flat
@@ -393,6 +430,7 @@ def _drift_loop(
         Sparse.of(costs),
         holding,
         weight_changes,
+        Book(shares, cash),
     )
 
 

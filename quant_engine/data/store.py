@@ -22,6 +22,7 @@ callers filter and project first.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -268,6 +269,20 @@ class BarStore:
         """The stored corporate actions, or None when there are none."""
         path = self.actions_path
         return pl.read_parquet(path) if path.is_file() else None
+
+    def actions_digest(self) -> str:
+        """A digest of the stored corporate actions ("" when there are none): what the
+        adjusted bars of every day depend on besides the day's own bars."""
+        actions = self.actions()
+        if actions is None:
+            return ""
+        return hashlib.sha256(actions.write_ipc(None).getvalue()).hexdigest()
+
+    def written_ns(self, before: date) -> int:
+        """The latest modification time of the stored files of days before ``before`` (a
+        rewrite of such a day moves it; a write of other days keeps the files, hard-linked)."""
+        stamps = [self.path(day).stat().st_mtime_ns for day in self.days() if day < before]
+        return max(stamps, default=0)
 
     def scan(self, start: date | None = None, end: date | None = None) -> pl.LazyFrame:
         """All partitions with ``start <= day < end`` (either bound optional), lazily, from one

@@ -25,10 +25,12 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     raise AssertionError(f"{asset} was not materialized")
 
 
-def _run(definitions, market: MarketDataResource, full: bool, day=None):
-    """Materialize the daily assets (raw_bars too, for ``day``'s partition, when given)."""
+def _run(definitions, market: MarketDataResource, full: bool, day=None, backtest=None):
+    """Materialize the daily assets (raw_bars too, for ``day``'s partition, when given;
+    ``backtest``: the backtest's config besides ``full_rebuild``)."""
     config = {"features": {"factor_sets": FACTOR_SETS, "full_rebuild": full}}
     config["signals"] = {"full_rebuild": full}
+    config["backtest"] = {"full_rebuild": full, **(backtest or {})}
     result = dg.materialize(
         [a for a in definitions.assets if a.key.to_user_string() in DAILY],
         selection=list(DAILY if day is not None else DAILY[1:]),
@@ -92,15 +94,26 @@ def test_consecutive_daily_runs_equal_a_full_rebuild(tmp_path, monkeypatch):
         signals = _metadata(daily, "signals")
         assert signals["rebuild_reason"] == "extending the stored signals"
         assert signals["new_days_scored"] == 1
+        backtest = _metadata(daily, "backtest")
+        assert backtest["rebuild_reason"] == "extending the stored backtest"
+        assert backtest["new_trade_dates"] == 1
     incremental = _stored(home)
     assert incremental["features"]["timestamp"].max().date() == sessions[-1]
 
     rebuilt = _run(definitions, longest, full=True)
     assert _metadata(rebuilt, "features")["rebuild_reason"] == "full_rebuild is set"
     assert _metadata(rebuilt, "signals")["rebuild_reason"] == "full_rebuild is set"
+    assert _metadata(rebuilt, "backtest")["rebuild_reason"] == "full_rebuild is set"
     full = _stored(home)
     for name in ("features", "signals", "backtest"):
         _assert_equal(incremental[name], full[name])
+    # the state the rebuild stored extends; another cost model runs over the whole history
+    again = _metadata(_run(definitions, longest, full=False), "backtest")
+    assert again["rebuild_reason"] == "extending the stored backtest"
+    assert again["new_trade_dates"] == 0
+    _assert_equal(_stored(home)["backtest"], full["backtest"])
+    linear = _run(definitions, longest, full=False, backtest={"impact_model": "linear"})
+    assert _metadata(linear, "backtest")["rebuild_reason"] == "the backtest config changed"
 
 
 def test_a_changed_factor_set_rebuilds_every_day(tmp_path, monkeypatch):

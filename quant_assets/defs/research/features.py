@@ -9,7 +9,6 @@ normalization, label horizon or corporate actions differ from those the store wa
 or when a stored day's bars were rewritten since.
 """
 
-import hashlib
 from collections.abc import Iterator
 from datetime import date
 
@@ -19,7 +18,7 @@ from pydantic import Field
 
 from quant_assets.metadata import column_schema, frame_summary
 from quant_assets.resources import DailyFrame, StoredBars
-from quant_engine.data.store import BarStore, bar_day
+from quant_engine.data.store import bar_day
 from quant_engine.evaluation.leakage import features_reading_the_future
 from quant_engine.features import (
     LABEL,
@@ -48,23 +47,13 @@ WINDOW_DAYS_PER_BAR = 2
 CHECK_WINDOW_LOOKBACKS = 8  # an extending run checks lookahead on this many lookbacks of days
 
 
-def _bars_written_ns(bars: BarStore, before: date) -> int:
-    """The latest modification time of the stored bar files of days before ``before`` (a
-    rewrite of such a day moves it; a write of other days keeps the files, hard-linked)."""
-    stamps = [bars.path(day).stat().st_mtime_ns for day in bars.days() if day < before]
-    return max(stamps, default=0)
-
-
 def _built_from(config: FeaturesConfig, bars: StoredBars) -> dict:
     """What the stored features depend on besides the bars of each day."""
-    actions = bars.store.actions()
     return {
         "factor_sets": list(config.factor_sets),
         "normalize": config.normalize,
         "label_horizon": config.label_horizon,
-        "corporate_actions": ""
-        if actions is None
-        else hashlib.sha256(actions.write_ipc(None).getvalue()).hexdigest(),
+        "corporate_actions": bars.store.actions_digest(),
     }
 
 
@@ -79,7 +68,7 @@ def _first_day_to_build(
     if state["built_from"] != built_from:
         return None, "factor sets, normalization, label horizon or corporate actions changed"
     first = date.fromisoformat(state["stable_before"])
-    if _bars_written_ns(bars.store, first) != state["bars_written_ns"]:
+    if bars.store.written_ns(first) != state["bars_written_ns"]:
         return None, f"bars of days before {first} were rewritten"
     return first, "extending the stored days"
 
@@ -160,7 +149,7 @@ def features(
     state = {
         "built_from": built_from,
         "stable_before": stable_before.isoformat(),
-        "bars_written_ns": _bars_written_ns(raw_bars.store, stable_before),
+        "bars_written_ns": raw_bars.store.written_ns(stable_before),
     }
     yield dg.Output(
         DailyFrame(frame, full=first is None, state=state),

@@ -18,14 +18,6 @@ def first_scored_row(scores):  # pragma: no cover - compiled
     return -1
 
 
-@numba.njit(cache=True)
-def _grown(buffer):  # pragma: no cover - compiled
-    """``buffer`` copied into one about twice as long (along its first axis)."""
-    out = np.empty((2 * buffer.shape[0] + 64, *buffer.shape[1:]), dtype=buffer.dtype)
-    out[: buffer.shape[0]] = buffer
-    return out
-
-
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def _sleeves_period(
     scores, opens, entry, exit_, cut, before, after, on, pnl, trade
@@ -75,9 +67,8 @@ def sleeves_kernel(
     cost = np.empty(n_periods)
     traded = np.empty(n_periods)
     equity = np.empty(n_periods)
-    # Room for a trade per name and a few per period, grown as needed (not one per cell: a
-    # buffer that large is mapped afresh on each call and every page written to faults).
-    room = n_periods + n_names
+    # Room for every cell: only the pages written to are ever touched.
+    room = n_periods * n_names
     trade_at = np.empty((room, 2), dtype=np.int64)
     notional = np.empty(room)
     sides = np.empty(room)
@@ -114,12 +105,6 @@ def sleeves_kernel(
                     fee = v * rate
                     after[j] = v + 0.0 - fee
                 if trade[j] != 0.0:  # only a trade pays a fee: the other terms of c and t are 0
-                    if n_trades == len(notional):
-                        trade_at, notional, sides = (
-                            _grown(trade_at),
-                            _grown(notional),
-                            _grown(sides),
-                        )
                     c += fee
                     t += abs(trade[j])
                     trade_at[n_trades, 0] = p
@@ -135,8 +120,6 @@ def sleeves_kernel(
                 x = s[j]
                 aim = 1.0 if (x > cut) & (abs(x) < math.inf) else 0.0
                 if aim != weight[j]:
-                    if n_changes == len(changed_to):
-                        change_at, changed_to = _grown(change_at), _grown(changed_to)
                     change_at[n_changes, 0] = p
                     change_at[n_changes, 1] = j
                     changed_to[n_changes] = aim
@@ -155,11 +138,11 @@ def sleeves_kernel(
         cost,
         traded,
         equity,
-        trade_at[:n_trades],
-        notional[:n_trades],
-        sides[:n_trades],
-        change_at[:n_changes],
-        changed_to[:n_changes],
+        trade_at[:n_trades].copy(),
+        notional[:n_trades].copy(),
+        sides[:n_trades].copy(),
+        change_at[:n_changes].copy(),
+        changed_to[:n_changes].copy(),
         before,
         held,
     )

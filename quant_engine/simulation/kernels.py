@@ -24,11 +24,11 @@ def positions_kernel(entries, exits):  # pragma: no cover - compiled
     """1 from an entry until the next exit, else 0, per column (an entry wins a tie)."""
     n_rows, n_cols = entries.shape
     out = np.empty((n_rows, n_cols))
-    state = np.zeros(n_cols)
+    state = np.zeros(n_cols, dtype=np.bool_)
     for t in range(n_rows):
         entry, exit_, row = entries[t], exits[t], out[t]
-        for j in range(n_cols):  # selects, not branches: the loop vectorizes
-            s = 1.0 if entry[j] else (0.0 if exit_[j] else state[j])
+        for j in range(n_cols):  # bit operations on the flags, not branches: the loop vectorizes
+            s = entry[j] | (state[j] & (exit_[j] ^ True))
             state[j] = s
             row[j] = s
     return out

@@ -28,12 +28,15 @@ class _ParquetIOManager(dg.UPathIOManager):
             obj.write_parquet(tmp)
         context.add_output_metadata({"rows": obj.height, "columns": obj.width})
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame | pl.LazyFrame:
+        if _wants(context, pl.LazyFrame):  # the asset reads only the rows it selects
+            return pl.scan_parquet(str(path))
         return pl.read_parquet(path)
 
 
 class PolarsParquetIOManager(dg.ConfigurableIOManagerFactory):
-    """Stores each asset as ``<base_dir>/<asset key path>.parquet``."""
+    """Stores each asset as ``<base_dir>/<asset key path>.parquet``; an input annotated
+    ``pl.LazyFrame`` gets a lazy scan of it, else the frame is read whole."""
 
     base_dir: str = ""  # default: QUANT_HOME/assets, resolved when a run starts
 
@@ -93,7 +96,7 @@ class _BarStoreIOManager(dg.IOManager):
         store = self.store(context.asset_key)
         paths = store.write(obj.bars, days=obj.days, actions=obj.actions)  # one commit
         days = store.days()
-        symbols = store.scan().select(pl.col("symbol").n_unique()).collect().item()
+        symbols = len(store.symbols())  # from the store's record: no day file is read
         context.add_output_metadata(
             {
                 "rows": obj.bars.height,

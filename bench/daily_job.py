@@ -4,7 +4,12 @@ Target (issue 16): for 500 symbols, the daily job (no retraining) takes at most 
 years of history, and grows by less than 25% from 5 to 20 years: a day's run reads only what
 it needs (features of the new day from the factor sets' lookback window, signals scored for
 the new day only, the backtest over wide panels built without pivots), and its step processes
-import only what they use.
+import only what they use. ``raw_bars`` gets its day from the synthetic market kept under
+``QUANT_HOME/cache/synthetic`` (the setup generates it once; the daily job's one session longer
+market extends it by that session from the generator's saved state) and counts the stored
+symbols from the bar store's record; ``signals`` appends the new day to the CSV signal file
+(the Parquet signal file and the asset's own Parquet are still written whole); and
+``target_portfolio`` reads the last signal day only.
 
 How it runs, per history of ``Y`` years (``252 * Y`` sessions of the synthetic market):
 

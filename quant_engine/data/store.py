@@ -123,11 +123,12 @@ class BarStore:
         if folder is None:
             return []
         found = []
-        for path in folder.glob(f"*{SUFFIX}"):
-            try:
-                found.append(date.fromisoformat(path.stem))
-            except ValueError:
-                continue
+        for name in os.listdir(folder):  # names only: no path objects for years of days
+            if name.endswith(SUFFIX):
+                try:
+                    found.append(date.fromisoformat(name.removesuffix(SUFFIX)))
+                except ValueError:
+                    continue
         return sorted(found)
 
     def days(self) -> list[date]:
@@ -274,9 +275,9 @@ class BarStore:
             building.mkdir(parents=True)
             replaced = {f"{day.isoformat()}{SUFFIX}" for day in wanted}
             if current is not None and not replace_all:
-                for old in current.iterdir():
-                    if old.name not in replaced:
-                        os.link(old, building / old.name)
+                for name in os.listdir(current):
+                    if name not in replaced:
+                        os.link(os.path.join(current, name), os.path.join(building, name))
             for day in wanted:
                 self._write_file(by_day.get(day, empty), building / f"{day.isoformat()}{SUFFIX}")
             if actions is not None:

@@ -4,7 +4,12 @@ Target (issue 16): for 500 symbols, the daily job (no retraining) takes at most 
 years of history, and grows by less than 25% from 5 to 20 years: a day's run reads only what
 it needs (features of the new day from the factor sets' lookback window, signals scored for
 the new day only, the backtest over wide panels built without pivots), and its step processes
-import only what they use.
+import only what they use. ``raw_bars`` gets its day from the synthetic market kept under
+``QUANT_HOME/cache/synthetic`` (the setup generates it once; the daily job's one session longer
+market extends it by that session from the generator's saved state) and counts the stored
+symbols from the bar store's record; ``signals`` appends the new day to the CSV signal file
+(the Parquet signal file and the asset's own Parquet are still written whole); and
+``target_portfolio`` reads the last signal day only.
 
 How it runs, per history of ``Y`` years (``252 * Y`` sessions of the synthetic market):
 
@@ -34,17 +39,27 @@ exceeds ``--target-s`` or the run grows by ``--max-growth`` or more from the sho
 to the longest.
 
 Measured (2026-12-01, the shared 2-core machine with other jobs running, load average 3-5;
-factor set ``basic``)::
+factor set ``basic``), before the synthetic cache, the symbol record and the appended signal
+files::
 
     years  wall s  peak MiB  backtest  features  raw_bars  signals  target_portfolio
         5    11.6       914       1.8       0.6       0.9      3.0               0.1
        10    18.9     1,079       4.1       0.8       2.2      4.5               0.2
        20    18.4     1,576       4.8       0.7       3.0      4.1               0.2
 
-(a second sample with ``--reuse``: 16.8, 19.1 and 26.2 s). Before the incremental pipeline the
-same day cost about 100 s at 20 years. The 30 s target holds; the growth target does not yet
-(+58%): the backtest is recomputed over the whole history, and the synthetic source generates
-its whole market to serve one day (``raw_bars``).
+After them, ``--reuse`` (the daily job again on the set-up day, the cache warm), with the
+machine far busier (load average 14-17: every figure several times a quiet machine's)::
+
+    years  wall s  peak MiB  backtest  features  raw_bars  signals  target_portfolio
+        5   129.8       621      18.0       6.0       8.4     21.0               1.4
+       20   139.3     1,184      55.6       7.4       3.5     28.6               2.0
+
+(a first sample at load average 20-22: 203.3 and 275.7 s; raw_bars 6.5 and 9.4, signals 36.9
+and 46.4, backtest 50.2 and 92.6, target_portfolio 4.4 and 4.2 s). At that load neither target
+can be judged; the backtest, recomputed over the whole history, is what grows most. Before the
+incremental pipeline the same day cost about 100 s at 20 years. What still grows with history
+besides the backtest: each write to the bar and feature stores links every stored day's file
+into the new generation, and ``signals`` writes its Parquet files whole.
 """
 
 from __future__ import annotations

@@ -47,6 +47,11 @@ class QuantHome:
     def reports(self) -> Path:
         return self.root / "reports"
 
+    @property
+    def cache(self) -> Path:
+        """What can be rebuilt: compiled kernels, generated synthetic markets."""
+        return self.root / "cache"
+
     def ensure(self) -> QuantHome:
         """Create every directory of the layout."""
         for path in (self.dagster, self.mlflow_artifacts, self.assets, self.signals, self.reports):
@@ -67,6 +72,6 @@ def numba_cache_fallback(package_dir: Path | None = None) -> Path | None:
     package = package_dir or Path(__file__).resolve().parent
     if "NUMBA_CACHE_DIR" in os.environ or os.access(package, os.W_OK):
         return None
-    target = QuantHome.resolve().root / "cache" / "numba"
+    target = QuantHome.resolve().cache / "numba"
     os.environ["NUMBA_CACHE_DIR"] = str(target)
     return target

@@ -22,6 +22,7 @@ from quant_engine.data.corporate_actions import load_actions
 from quant_engine.data.sources.base import BarSource
 from quant_engine.data.sources.directory import DirectorySource, DirectorySourceConfig
 from quant_engine.data.sources.synthetic import SyntheticSource
+from quant_engine.paths import QuantHome
 
 SourceName = Literal["synthetic", "directory", "databento", "ccxt", "alpaca"]
 DEFAULT_CALENDARS = {
@@ -81,6 +82,10 @@ class MarketDataResource(dg.ConfigurableResource):
             signal_strength=self.signal_strength,
         )
 
+    def _synthetic(self) -> SyntheticSource:
+        """The synthetic source, its generated sessions kept under ``QUANT_HOME/cache``."""
+        return SyntheticSource(self.synthetic_config(), QuantHome.resolve().cache / "synthetic")
+
     def calendar_name(self) -> str:
         return self.calendar or DEFAULT_CALENDARS[self.source]
 
@@ -105,7 +110,7 @@ class MarketDataResource(dg.ConfigurableResource):
     def bar_source(self) -> BarSource:
         """The configured source (vendor modules are imported only when chosen)."""
         if self.source == "synthetic":
-            return SyntheticSource(self.synthetic_config())
+            return self._synthetic()
         if self.source == "directory":
             if not self.directory:
                 raise ValueError("market_data.directory must be set when source='directory'")
@@ -159,4 +164,4 @@ class MarketDataResource(dg.ConfigurableResource):
         """The synthetic market's oracle IC (None for real data)."""
         if self.source != "synthetic":
             return None
-        return SyntheticSource(self.synthetic_config()).market.oracle_ic
+        return self._synthetic().oracle_ic()

@@ -13,6 +13,9 @@ Layout beside ``root`` (e.g. ``assets/raw_bars.parquet``):
 - ``.<name>.lock`` serialises writers (``fcntl`` lock): a second writer waits up to
   ``lock_timeout_s`` and then fails naming the process holding it.
 - Corporate actions, when stored, sit beside ``root`` in ``<name>_corporate_actions.parquet``.
+- ``<name>_symbols.json`` beside ``root`` counts, per symbol, the days of the current generation
+  that hold it (each write updates it from the days it replaces), so that :meth:`symbols` reads
+  no day file; one left by another generation is not used (the files are counted instead).
 
 The same bars always give the same bytes. ``scan`` reads one generation lazily (the previous one
 is kept until the next write; :meth:`read` starts again if writers remove it under it), so
@@ -27,6 +30,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +50,14 @@ def bar_day(timestamp: pl.Expr | str = "timestamp") -> pl.Expr:
     """The partition day of a bar: the UTC date of its timestamp."""
     expr = pl.col(timestamp) if isinstance(timestamp, str) else timestamp
     return expr.dt.convert_time_zone("UTC").dt.date()
+
+
+def _symbol_day_counts(frame: pl.DataFrame) -> Counter[str]:
+    """Per symbol, the number of UTC days of ``frame`` (one stored file each) that hold it."""
+    if frame.height == 0:
+        return Counter()
+    counts = frame.group_by("symbol").agg(bar_day().n_unique().alias("days"))
+    return Counter(dict(zip(counts["symbol"], counts["days"], strict=True)))
 
 
 class StoreLockedError(RuntimeError):
@@ -93,6 +105,10 @@ class BarStore:
     def actions_path(self) -> Path:
         return self.root.parent / f"{self.root.name.removesuffix(SUFFIX)}_corporate_actions.parquet"
 
+    @property
+    def symbols_path(self) -> Path:
+        return self.root.parent / f"{self.root.name.removesuffix(SUFFIX)}_symbols.json"
+
     def path(self, day: date) -> Path:
         """The file holding ``day``'s bars."""
         return self.root / f"{day.isoformat()}{SUFFIX}"
@@ -108,16 +124,39 @@ class BarStore:
         if folder is None:
             return []
         found = []
-        for path in folder.glob(f"*{SUFFIX}"):
-            try:
-                found.append(date.fromisoformat(path.stem))
-            except ValueError:
-                continue
+        for name in os.listdir(folder):  # names only: no path objects for years of days
+            if name.endswith(SUFFIX):
+                try:
+                    found.append(date.fromisoformat(name.removesuffix(SUFFIX)))
+                except ValueError:
+                    continue
         return sorted(found)
 
     def days(self) -> list[date]:
         """The days stored, oldest first."""
         return self._days_in(self.snapshot())
+
+    def symbols(self) -> list[str]:
+        """The symbols stored on any day, sorted."""
+        return sorted(self._symbol_days(self.snapshot()))
+
+    def _symbol_days(self, folder: Path | None) -> Counter[str]:
+        """How many of generation ``folder``'s days hold each symbol (the record written with
+        it, else counted from its files)."""
+        if folder is None:
+            return Counter()
+        if self.symbols_path.is_file():
+            found = json.loads(self.symbols_path.read_text())
+            if found.get("generation") == int(folder.name):
+                return Counter(found["symbol_days"])
+        return self._count_symbol_days(folder, self._days_in(folder))
+
+    def _count_symbol_days(self, folder: Path, days: list[date]) -> Counter[str]:
+        paths = [str(folder / f"{day.isoformat()}{SUFFIX}") for day in days]
+        if not paths:
+            return Counter()
+        frame = pl.scan_parquet(paths, schema=self._empty().schema or None)
+        return _symbol_day_counts(frame.select(KEYS).collect())
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -222,6 +261,14 @@ class BarStore:
         empty = self._empty()
         with self.lock():
             current = self._current()
+            counts = _symbol_day_counts(frame)
+            if current is not None and not replace_all:
+                replaced_days = [
+                    d for d in wanted if (current / f"{d.isoformat()}{SUFFIX}").exists()
+                ]
+                counts += self._symbol_days(current) - self._count_symbol_days(
+                    current, replaced_days
+                )
             previous = {current.name} if current is not None else set()
             self._clean(previous)
             number = int(current.name) + 1 if current is not None else 0
@@ -229,9 +276,9 @@ class BarStore:
             building.mkdir(parents=True)
             replaced = {f"{day.isoformat()}{SUFFIX}" for day in wanted}
             if current is not None and not replace_all:
-                for old in current.iterdir():
-                    if old.name not in replaced:
-                        os.link(old, building / old.name)
+                for name in os.listdir(current):
+                    if name not in replaced:
+                        os.link(os.path.join(current, name), os.path.join(building, name))
             for day in wanted:
                 self._write_file(by_day.get(day, empty), building / f"{day.isoformat()}{SUFFIX}")
             if actions is not None:
@@ -239,6 +286,9 @@ class BarStore:
             final = building.with_name(f"{number:08d}")
             os.rename(building, final)
             self._link(final)
+            with atomic_path(self.symbols_path, self.staging) as tmp:
+                record = {"generation": number, "symbol_days": dict(sorted(counts.items()))}
+                Path(tmp).write_text(json.dumps(record))
         return [self.path(day) for day in wanted]
 
     def write_day(self, day: date, bars: pl.DataFrame) -> Path:

@@ -3,6 +3,7 @@
 from quant_engine.signals.files import (
     SIGNAL_COLUMNS,
     align_scores,
+    extend_signal_files,
     read_score_table,
     read_signal_file,
     write_signal_files,
@@ -11,6 +12,7 @@ from quant_engine.signals.files import (
 __all__ = [
     "SIGNAL_COLUMNS",
     "align_scores",
+    "extend_signal_files",
     "read_score_table",
     "read_signal_file",
     "write_signal_files",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -11,18 +13,59 @@ from quant_engine.io.atomic import atomic_path
 SIGNAL_COLUMNS = ["timestamp", "symbol", "score", "model_version"]
 
 
-def write_signal_files(signals: pl.DataFrame, directory: str | Path, stem: str = "signals"):
-    """Write ``signals`` as ``<stem>.parquet`` and ``<stem>.csv``; returns both paths."""
+def _signal_columns(signals: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in SIGNAL_COLUMNS if c not in signals.columns]
     if missing:
         raise ValueError(f"signals lack column(s) {missing}")
-    frame = signals.select(SIGNAL_COLUMNS).sort("timestamp", "symbol")
+    return signals.select(SIGNAL_COLUMNS).sort("timestamp", "symbol")
+
+
+def write_signal_files(signals: pl.DataFrame, directory: str | Path, stem: str = "signals"):
+    """Write ``signals`` as ``<stem>.parquet`` and ``<stem>.csv``; returns both paths."""
+    frame = _signal_columns(signals)
     directory = Path(directory)
     parquet, csv = directory / f"{stem}.parquet", directory / f"{stem}.csv"
     with atomic_path(parquet) as tmp_parquet, atomic_path(csv) as tmp_csv:
         frame.write_parquet(tmp_parquet)
         frame.write_csv(tmp_csv)
     return parquet, csv
+
+
+def extend_signal_files(
+    stored: pl.DataFrame, newer: pl.DataFrame, directory: str | Path, stem: str = "signals"
+) -> tuple[Path, Path, pl.DataFrame]:
+    """Extend the signal files holding ``stored`` (as :func:`write_signal_files` wrote them)
+    by ``newer``, whose rows all come after the stored ones; returns both paths and the whole
+    frame. The files equal what :func:`write_signal_files` writes for the whole frame: the
+    Parquet file is written again from ``stored`` and ``newer`` (no sort), and the CSV is the
+    stored file's bytes, copied by the kernel, with the new rows appended (no rows formatted
+    again), each replaced atomically. A CSV that does not end with the last stored row (missing,
+    or left behind by a writer that died between the two files) is written whole."""
+    newer = _signal_columns(newer)
+    if stored.height and newer.height and newer["timestamp"].min() <= stored["timestamp"].max():
+        raise ValueError("the new signals must come after the stored ones")
+    stored = stored.select(SIGNAL_COLUMNS)
+    frame = pl.concat([stored, newer])
+    directory = Path(directory)
+    parquet, csv = directory / f"{stem}.parquet", directory / f"{stem}.csv"
+    with atomic_path(parquet) as tmp_parquet, atomic_path(csv) as tmp_csv:
+        frame.write_parquet(tmp_parquet)
+        if _ends_with(csv, stored.tail(1).write_csv(include_header=False).encode()):
+            shutil.copyfile(csv, tmp_csv)
+            with tmp_csv.open("ab") as handle:
+                newer.write_csv(handle, include_header=False)
+        else:
+            frame.write_csv(tmp_csv)
+    return parquet, csv, frame
+
+
+def _ends_with(path: Path, tail: bytes) -> bool:
+    """Whether the file ``path`` exists and its last bytes are ``tail`` (not empty)."""
+    if not tail or not path.is_file() or path.stat().st_size < len(tail):
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-len(tail), os.SEEK_END)
+        return handle.read() == tail
 
 
 def read_signal_file(path: str | Path) -> pl.DataFrame:

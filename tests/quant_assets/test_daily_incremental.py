@@ -5,10 +5,11 @@ import numpy as np
 import polars as pl
 
 from quant_assets.definitions import defs
-from quant_assets.defs.market_data.history import seed_history
+from quant_assets.defs.market_data.history import raw_bars_store, seed_history
 from quant_assets.defs.market_data.partitions import partition_key
 from quant_assets.resources import MarketDataResource
 from quant_engine.data.sources.synthetic import SyntheticSource
+from quant_engine.signals import read_signal_file
 from tests.conftest import SMALL_MARKET, materialize_pipeline
 
 DAILY = ("raw_bars", "features", "signals", "backtest")
@@ -16,6 +17,7 @@ NEW_DAYS = 3
 # The model trains once (one walk-forward fold): the test is about what the daily job does.
 TRAINING = {"min_train_days": 250, "retrain_every": 500}
 FACTOR_SETS = ["basic", "alpha158"]
+FORMATS = ("parquet", "csv")
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -97,8 +99,20 @@ def test_consecutive_daily_runs_equal_a_full_rebuild(tmp_path, monkeypatch):
         backtest = _metadata(daily, "backtest")
         assert backtest["rebuild_reason"] == "extending the stored backtest"
         assert backtest["new_trade_dates"] == 1
+        assert _metadata(daily, "raw_bars")["stored_symbols"] == SMALL_MARKET["n_symbols"]
     incremental = _stored(home)
     assert incremental["features"]["timestamp"].max().date() == sessions[-1]
+    # The synthetic source served each day from its cache, extended by that day alone, and
+    # the store holds the bars of the whole market generated at once.
+    (cache,) = (home / "cache" / "synthetic").iterdir()
+    ends = sorted(int(chunk.name.split("-")[1]) for chunk in cache.iterdir())
+    assert ends[-NEW_DAYS:] == [first_days + n for n in range(1, NEW_DAYS + 1)]
+    whole = SyntheticSource(longest.synthetic_config()).market.bars
+    assert raw_bars_store().read().equals(whole.sort("symbol", "timestamp"))
+    # The appended signal files hold every stored signal, in both formats.
+    files = {suffix: read_signal_file(home / "signals" / f"signals.{suffix}") for suffix in FORMATS}
+    for frame in files.values():
+        assert frame.equals(incremental["signals"].sort("timestamp", "symbol"))
 
     rebuilt = _run(definitions, longest, full=True)
     assert _metadata(rebuilt, "features")["rebuild_reason"] == "full_rebuild is set"
@@ -107,6 +121,9 @@ def test_consecutive_daily_runs_equal_a_full_rebuild(tmp_path, monkeypatch):
     full = _stored(home)
     for name in ("features", "signals", "backtest"):
         _assert_equal(incremental[name], full[name])
+    for suffix in FORMATS:
+        rewritten = read_signal_file(home / "signals" / f"signals.{suffix}")
+        _assert_equal(files[suffix], rewritten)
     # the state the rebuild stored extends; another cost model runs over the whole history
     again = _metadata(_run(definitions, longest, full=False), "backtest")
     assert again["rebuild_reason"] == "extending the stored backtest"

@@ -38,14 +38,16 @@ TARGET_COLUMNS = {
 def target_portfolio(
     context: dg.AssetExecutionContext,
     portfolio: PortfolioResource,
-    signals: pl.DataFrame,
+    signals: pl.LazyFrame,
     raw_bars: StoredBars,
 ) -> dg.Output[pl.DataFrame]:
     """Target weights for the latest signal day, priced at that day's close, under the
-    ``portfolio`` rules the backtest uses (the bars of that day only are read)."""
-    last = signals.select(bar_day().max()).item()  # the stored bars are filed by UTC day
+    ``portfolio`` rules the backtest uses (the signals and bars of that day only are read)."""
+    stamp = signals.select(pl.col("timestamp").max()).collect().item()
+    latest = signals.filter(pl.col("timestamp") == stamp).collect()  # Parquet skips the rest
+    last = latest.select(bar_day().max()).item()  # the stored bars are filed by UTC day
     bars = raw_bars.read(last, last + timedelta(days=1))
-    frame = latest_target_portfolio(signals, bars, portfolio.construction())
+    frame = latest_target_portfolio(latest, bars, portfolio.construction())
     day = frame["trading_day"][0]
     held = frame.filter(pl.col("weight") != 0)
     context.log.info(f"targets for {day}: {held.height} names of {frame.height}")

@@ -8,7 +8,7 @@ from quant_assets.resources import MlflowResource
 from quant_engine.data.store import DayFrameStore, bar_day
 from quant_engine.features import feature_names
 from quant_engine.paths import QuantHome
-from quant_engine.signals import read_signal_file, write_signal_files
+from quant_engine.signals import extend_signal_files, read_signal_file, write_signal_files
 
 # Stored feature days read before the first new day, per row of history a score reads (a
 # stored day holds at most one session per symbol: holidays are stored empty).
@@ -26,7 +26,7 @@ def _stored_signals(uri: str, features: DayFrameStore) -> tuple[pl.DataFrame | N
     if not path.is_file():
         return None, "no signal file yet"
     stored = read_signal_file(path)
-    if stored.height == 0 or stored["model_version"].unique().to_list() != [uri]:
+    if stored.height == 0 or (stored["model_version"] != uri).any():
         return None, f"the stored signals are not all from {uri}"
     days = features.days()
     if not days or stored.select(bar_day().max()).item() > days[-1]:
@@ -54,17 +54,20 @@ def signals(
     if champion is None:
         raise dg.Failure("no champion model is registered: materialize alpha_model first")
     uri = mlflow.version_uri(champion.version)
-    scored, reason = None, "full_rebuild is set"
+    stored, reason = None, "full_rebuild is set"
     if not config.full_rebuild:
-        scored, reason = _stored_signals(uri, features)
-    if scored is None:
+        stored, reason = _stored_signals(uri, features)
+    if stored is None:
         context.log.info(f"signals from the walk-forward predictions of {uri} ({reason})")
         scored = mlflow.predictions_of(champion).select(
             "timestamp", "symbol", "score", pl.lit(uri).alias("model_version")
         )
+    else:
+        scored = stored
     last = scored["timestamp"].max()
     days = features.days()
     new_days = [day for day in days if day > last.date()]
+    newer = scored.clear()
     if new_days:
         model = mlflow.load_model(uri)
         earlier = [day for day in days if day < new_days[0]]
@@ -74,16 +77,16 @@ def signals(
         names = feature_names(window)
         window = window.select("symbol", "timestamp", *names)
         all_scores = window.with_columns(pl.Series("score", model.score(window)))
-        newer = all_scores.filter(pl.col("timestamp") > last)
-        context.log.info(f"scoring {newer['timestamp'].n_unique()} new day(s) with {uri}")
-        scored = pl.concat(
-            [
-                scored,
-                newer.select("timestamp", "symbol", "score", pl.lit(uri).alias("model_version")),
-            ]
+        newer = all_scores.filter(pl.col("timestamp") > last).select(
+            "timestamp", "symbol", "score", pl.lit(uri).alias("model_version")
         )
-    scored = scored.sort("timestamp", "symbol")
-    parquet, csv = write_signal_files(scored, QuantHome.resolve().signals)
+        context.log.info(f"scoring {newer['timestamp'].n_unique()} new day(s) with {uri}")
+    directory = QuantHome.resolve().signals
+    if stored is None:
+        scored = pl.concat([scored, newer]).sort("timestamp", "symbol")
+        parquet, csv = write_signal_files(scored, directory)
+    else:  # the new days are appended: the stored rows are not sorted or formatted again
+        parquet, csv, scored = extend_signal_files(stored, newer, directory)
     return dg.Output(
         scored,
         metadata={

@@ -219,3 +219,25 @@ def test_a_store_in_the_older_plain_folder_layout_keeps_its_days_on_the_next_wri
     store.write(source.fetch(None, date(2016, 1, 5), date(2016, 1, 6)))
     assert root.is_symlink() and store.days() == [first, date(2016, 1, 5)]
     assert store.read().equals(source.fetch(None, first, date(2016, 1, 6)))
+
+
+def test_the_stored_symbols_are_counted_from_the_days_each_write_replaces(tmp_path: Path):
+    source = SyntheticSource(SyntheticMarketConfig(n_symbols=4, n_days=80))
+    days = source.days()
+    store = BarStore(tmp_path / "raw_bars")
+    assert store.symbols() == []
+    store.write(source.fetch(["S000", "S001"], days[0], days[5]))
+    store.write(source.fetch(["S002"], days[5], days[6]))  # a new day with a new symbol
+    assert store.symbols() == ["S000", "S001", "S002"]
+    day = days[5]  # that day replaced without S002: no day holds it any more
+    store.write(source.fetch(["S003"], day, day + timedelta(days=1)))
+    assert store.symbols() == ["S000", "S001", "S003"]
+    store.write(source.fetch(["S001"], days[0], days[2]), days=days[:2])
+    assert store.symbols() == ["S000", "S001", "S003"]
+    counted = store.scan().select(pl.col("symbol").unique().sort()).collect()["symbol"].to_list()
+    assert store.symbols() == counted
+    # A record another generation left (a writer killed before writing it) is not used.
+    store.symbols_path.write_text('{"generation": 0, "symbol_days": {"S009": 1}}')
+    assert store.symbols() == counted
+    store.write(source.fetch(["S002"], days[6], days[7]))
+    assert store.symbols() == sorted([*counted, "S002"])

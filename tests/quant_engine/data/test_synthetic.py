@@ -1,8 +1,12 @@
+from datetime import date, timedelta
+
 import numpy as np
 import polars as pl
 import pytest
 
 from quant_engine.data import SyntheticMarketConfig, generate_market, validate_bars
+from quant_engine.data.sources.synthetic import SyntheticSource
+from quant_engine.data.synthetic import initial_state, simulate
 from quant_engine.features import add_forward_return_label
 from tests.conftest import SMALL_MARKET
 
@@ -73,3 +77,50 @@ def test_stronger_signal_gives_higher_oracle_ic():
 def test_invalid_config_is_rejected():
     with pytest.raises(ValueError, match="at least 2 symbols"):
         SyntheticMarketConfig(n_symbols=1)
+
+
+def test_sessions_simulated_in_steps_equal_one_run():
+    config = SyntheticMarketConfig(n_symbols=6, n_days=130, seed=5)
+    whole, _ = simulate(config, initial_state(config), config.n_days)
+    state, parts = initial_state(config), []
+    for n_days in (1, 61, 2, 66):  # a step inside the warm-up, across it, one day
+        arrays, state = simulate(config, state, n_days)
+        parts.append(arrays)
+    assert state.day == config.n_days
+    for name, values in whole.items():
+        np.testing.assert_array_equal(np.concatenate([p[name] for p in parts]), values)
+
+
+@pytest.mark.parametrize("warmup_days", [60, 20])
+def test_a_cached_market_extended_day_by_day_serves_the_same_bars(tmp_path, warmup_days):
+    family = {"n_symbols": 5, "seed": 3, "warmup_days": warmup_days}
+    for n_days in (70, 71, 72, 150):  # each longer market extends the stored sessions
+        config = SyntheticMarketConfig(**family, n_days=n_days)
+        market = generate_market(config)
+        cached = SyntheticSource(config, cache=tmp_path)
+        days = cached.days()
+        assert cached.fetch(None, days[0], days[-1] + timedelta(days=1)).equals(
+            market.bars.sort("symbol", "timestamp")
+        )
+        day = days[-2]
+        expected = market.bars.filter(
+            pl.col("timestamp").dt.date() == day, pl.col("symbol") == "S002"
+        )
+        assert cached.fetch(["S002"], day, day + timedelta(days=1)).equals(expected)
+        assert cached.fetch(None, day, day).height == 0
+        assert cached.oracle_ic() == market.oracle_ic  # bit for bit
+    (folder,) = tmp_path.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "00000000-00000070",
+        "00000070-00000071",
+        "00000071-00000072",
+        "00000072-00000150",
+    ]
+    # A shorter market of the family reads the stored sessions and generates none.
+    short = SyntheticMarketConfig(**family, n_days=65)
+    cached = SyntheticSource(short, cache=tmp_path)
+    assert cached.fetch(None, date(2000, 1, 1), date(2100, 1, 1)).equals(
+        generate_market(short).bars.sort("symbol", "timestamp")
+    )
+    assert cached.oracle_ic() == generate_market(short).oracle_ic
+    assert len(list(folder.iterdir())) == 4

@@ -17,8 +17,9 @@ How it runs, per history of ``Y`` years (``252 * Y`` sessions of the synthetic m
    profile: SQLite Dagster instance and MLflow) is prepared as ``bench/large_universe.py``
    does, with the market one session shorter; its child steps seed the bar store and
    materialize ``raw_bars`` (the last day), ``features``, ``alpha_model`` (one walk-forward
-   fold: training is not what the daily job does; ``champion`` in its run) and ``signals``,
-   each in a process of its own.
+   fold: training is not what the daily job does; ``champion`` in its run), ``signals`` and
+   ``backtest`` (whose stored state the daily job extends by its day), each in a process of
+   its own.
 2. The daily job: a child process runs ``daily_pipeline_job`` for the next session's
    partition with ``dg.execute_job`` on the home's persistent instance and the job's own
    executor (multiprocess: every step in a process of its own that loads the code location,

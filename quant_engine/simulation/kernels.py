@@ -4,6 +4,9 @@ Every rule keeps its state per symbol and advances it only on that symbol's own 
 bar (NaN) leaves the state as it was, so a gap, a late listing or a delisting neither poisons a
 window nor shifts it. The per-bar step (``SmaCrossover.on_bar``) and the panel kernel
 (``SmaCrossover.scores``) call the same step function, so the two agree bit for bit.
+
+The book's arithmetic (values, marks, exposure, fill sums) is here too, with the simulator's
+compiled bar loop (:func:`bar_loop_kernel`) that strings it together.
 """
 
 from __future__ import annotations
@@ -424,7 +427,8 @@ def bar_loop_kernel(
     more. ``out`` gets the per-bar columns (equity at the open or fill, at the close, cash,
     gross exposure, turnover, cost), ``out_held`` the names held. ``rules``: capital, per
     symbol (1/0), cost rate, entry scale, dust, minimum trade, invested share, same close
-    (1/0), exact marks (1/0), drawdown stop (NaN: none).
+    (1/0), exact marks (1/0), drawdown stop (NaN: none). numba's cache does not see a change
+    to ``portfolio/kernels.py``, whose planner and fills this compiles in (README, Start-up).
     """
     n = open_.shape[1]
     same_close = rules[7] != 0.0

@@ -366,6 +366,7 @@ class Simulator:
             dtype=float,
         )
         lots = np.full(n, rules.lot_size) if rules.lot_size > 0 else np.zeros(0)
+        opens, closes = (np.ascontiguousarray(a, dtype=float) for a in (panel.open, panel.close))
         watched = self.progress is not None or self.cancel is not None or artifacts is not None
         chunk = cfg.progress_interval if watched else rows
         chunks: list[tuple[np.ndarray, np.ndarray]] = []
@@ -376,8 +377,8 @@ class Simulator:
                 cancelled = True
                 break
             i = bar_loop_kernel(
-                panel.open,
-                panel.close,
+                opens,
+                closes,
                 weights,
                 decision,
                 active,

@@ -16,6 +16,7 @@ from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.strategies import (
     Momentum,
+    PanelSignals,
     ScoreTable,
     Signal,
     SmaCrossover,
@@ -36,6 +37,7 @@ __all__ = [
     "LookaheadError",
     "ModelStrategy",
     "Momentum",
+    "PanelSignals",
     "RiskLimits",
     "RunArtifacts",
     "ScoreTable",

@@ -8,7 +8,7 @@ import numpy as np
 
 from quant_engine.portfolio import BookState
 from quant_engine.portfolio.kernels import apply_fills_kernel
-from quant_engine.simulation.kernels import book_value
+from quant_engine.simulation.kernels import book_value, fill_sums
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Book:
         realized, after = apply_fills_kernel(
             self.shares, self.avg_cost, self.realized, self.cash_flow, names, quantity, price, cost
         )
-        paid = float(cost.sum())
-        self.cash -= float(quantity @ price) + paid
+        net, _, paid = fill_sums(quantity, price, cost)
+        self.cash -= net + paid
         self.costs_paid += paid
         return Fills(names, quantity, price, cost, realized, after)

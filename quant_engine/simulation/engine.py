@@ -30,6 +30,14 @@ position), ``signal`` (a decision reduced, closed or reversed one), ``stop_loss`
 
 With ``execution`` set, a rebalance's trades are parent orders instead, whose children fill
 into the book over the next bars (``simulation.execution``).
+
+A weight strategy whose signals are known from the panel up front
+(:class:`~quant_engine.simulation.strategies.PanelSignals`: ``SmaCrossover``, ``Momentum``),
+run on a :class:`BarPanel` with linear costs, full capital and no weight limits, execution or
+cycle record, has its bar loop compiled (:func:`kernels.bar_loop_kernel`): the same steps in
+the same order, the same tables to the last bit (tested), except that a cancel token is
+checked and the trade log written every ``progress_interval`` bars instead of every bar. Every
+other run takes the Python loop.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cache, cached_property
+from operator import gt
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -60,7 +70,14 @@ from quant_engine.simulation.capital import FullCapital, VolatilityScaled
 from quant_engine.simulation.events import BarPanel, BarSnapshot, LookaheadError
 from quant_engine.simulation.execution import ExecutionConfig, ExecutionDesk
 from quant_engine.simulation.exports import round_trips, signal_table
-from quant_engine.simulation.kernels import exposure, marked_value, same_sides, update_marks
+from quant_engine.simulation.kernels import (
+    bar_loop_kernel,
+    exposure,
+    fill_sums,
+    marked_value,
+    same_sides,
+    update_marks,
+)
 from quant_engine.simulation.limits import RiskLimits
 from quant_engine.simulation.records import (
     empty_trades,
@@ -75,6 +92,16 @@ from quant_engine.strategy.exits import Bar, evaluate_bar
 from quant_engine.strategy.model import Decisions, StrategyModel
 from quant_engine.strategy.risk_state import PositionRiskState
 
+_BAR_COLUMNS = (
+    "timestamp",
+    "equity_open",  # equity_at_fill with same-close fills
+    "equity_close",
+    "cash",
+    "gross_exposure",
+    "turnover",
+    "cost",
+    "n_positions",
+)
 ProgressCallback = Callable[[int, int | None, dict[str, float]], None]
 
 
@@ -121,7 +148,13 @@ class SimulationResult:
     wall_seconds: float
     active_from: int | None  # first bar that filled a decision with a tradable signal
     executions: pl.DataFrame | None = None  # one row per parent order (with an execution)
-    signals: pl.DataFrame | None = None  # the strategy's scores: timestamp, symbol, score, eligible
+    signal_source: Callable[[], pl.DataFrame] | None = field(default=None, repr=False)
+
+    @cached_property
+    def signals(self) -> pl.DataFrame | None:
+        """The strategy's scores: ``timestamp, symbol, score, eligible`` (built when first
+        read, from ``signal_source``)."""
+        return None if self.signal_source is None else self.signal_source()
 
     def daily(self) -> pl.DataFrame:
         """Per-period rows in the vectorized backtest's layout (trade date, returns, equity).
@@ -254,11 +287,165 @@ class Simulator:
             else None
         )
         try:
+            if isinstance(events, BarPanel) and self._compiles(events):
+                return self._run_compiled(events, artifacts)
             return self._run(list(symbols), total, stream, artifacts)
         except BaseException as error:
             if artifacts is not None:
                 artifacts.abort(error)
             raise
+
+    def _compiles(self, panel: BarPanel) -> bool:
+        """Whether the bar loop can run compiled (:func:`kernels.bar_loop_kernel`): a strategy
+        with :class:`~quant_engine.simulation.strategies.PanelSignals`, linear costs, no
+        volume cap, full capital, no weight limits, execution or cycle record, and bars."""
+        cfg = self.config
+        limits = cfg.limits
+        ts = panel.timestamps
+        return (
+            callable(getattr(self.strategy, "panel_signals", None))
+            and cfg.execution is None
+            and not cfg.record_cycles
+            and cfg.costs.impact_coef == 0
+            and cfg.portfolio.max_volume_share is None
+            and isinstance(cfg.capital_policy, FullCapital)
+            and not cfg.capital_policy.needs_risk
+            and limits.max_gross_exposure is None
+            and limits.turnover_cap is None
+            and limits.kelly_fraction == 1.0
+            and len(ts) > 0
+            and all(map(gt, ts[1:], ts))  # each after the last, else: LookaheadError
+        )
+
+    def _run_compiled(self, panel: BarPanel, artifacts: RunArtifacts | None) -> SimulationResult:
+        """:meth:`_run` for the runs :meth:`_compiles` accepts, with the same events in the
+        same order: the signals come from the strategy's panel form (each row from the bars up
+        to its own), the target weights of every decision from the decision core up front, and
+        the bars run in :func:`kernels.bar_loop_kernel`, in chunks of ``progress_interval``
+        bars when there is a progress callback, a cancel token (checked between chunks) or a
+        trade log (written after each chunk)."""
+        cfg, rules, limits = self.config, self.config.portfolio, self.config.limits
+        started = time.perf_counter()
+        symbols, timestamps = panel.symbols, panel.timestamps
+        rows, n = len(panel), len(symbols)
+        names = np.array(symbols)
+        names_json = [json.dumps(s) for s in symbols]
+        scores, eligible, decides = self.strategy.panel_signals(panel)
+        decided_rows = np.flatnonzero(decides)
+        weights = np.ascontiguousarray(
+            self.core.target_weights(scores[decided_rows], eligible[decided_rows]), dtype=float
+        )
+        decision = np.full(rows, -1, dtype=np.int64)
+        decision[decided_rows] = np.arange(len(decided_rows))
+        active = eligible[decided_rows].any(axis=1)
+        accounts = np.zeros((4, n))  # shares, average cost, realized PnL, cash flow
+        mark = np.zeros(n)
+        state = np.array([cfg.capital, 0.0, cfg.capital, 0.0])  # cash, paid, peak, realized
+        flags = np.array([0, -1, -1, -1, -1], dtype=np.int64)  # see bar_loop_kernel
+        counts = np.zeros(2, dtype=np.int64)
+        capacity = max(n, min(rows * n, 1 << 16))
+        fills = np.empty((capacity, 6))
+        fill_ints = np.empty((capacity, 5), dtype=np.int64)
+        out = np.empty((rows, 6))
+        held = np.empty(rows, dtype=np.int64)
+        costs = cfg.costs
+        stop = limits.drawdown_stop
+        constants = np.array(
+            [
+                cfg.capital,
+                rules.allocation == "per_symbol",
+                costs.linear_rate,
+                1.0 / (1.0 + costs.linear_rate) if rules.sizes_with_costs else 1.0,
+                rules.dust_weight,
+                rules.min_trade_value,
+                1.0 - rules.cash_buffer,
+                cfg.fill_at == "same_close",
+                cfg.mark == "exact",
+                np.nan if stop is None else stop,
+            ],
+            dtype=float,
+        )
+        lots = np.full(n, rules.lot_size) if rules.lot_size > 0 else np.zeros(0)
+        opens, closes = (np.ascontiguousarray(a, dtype=float) for a in (panel.open, panel.close))
+        watched = self.progress is not None or self.cancel is not None or artifacts is not None
+        chunk = cfg.progress_interval if watched else rows
+        chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        cancelled = False
+        i = 0
+        while i < rows:
+            if i % chunk == 0 and self.cancel is not None and self.cancel.is_set():
+                cancelled = True
+                break
+            i = bar_loop_kernel(
+                opens,
+                closes,
+                weights,
+                decision,
+                active,
+                i,
+                min(rows, (i // chunk + 1) * chunk),
+                accounts,
+                mark,
+                state,
+                flags,
+                counts,
+                fills,
+                fill_ints,
+                out,
+                held,
+                constants,
+                lots,
+            )
+            taken = (fills[: counts[0]].copy(), fill_ints[: counts[0]].copy())
+            counts[0] = 0
+            chunks.append(taken)
+            if artifacts is not None:
+                artifacts.log_trades(_compiled_lines(*taken, timestamps, names_json))
+            if self.progress is not None and i % cfg.progress_interval == 0:
+                close = float(out[i - 1, 1])
+                self.progress(i, rows, {"equity": close, "drawdown": close / state[2] - 1})
+        halted = bool(flags[0])
+        if halted:  # no decisions after the drawdown stop
+            decided_rows = decided_rows[decided_rows <= flags[4]]
+        decided_rows = decided_rows[decided_rows < i]
+        report_too_few_scores(
+            too_few_scores(scores[decided_rows], eligible[decided_rows], rules),
+            [timestamps[r] for r in decided_rows],
+            rules,
+        )
+        columns = dict(zip(_BAR_COLUMNS[1:-1], out[:i].T, strict=True))
+        bars = pl.DataFrame(
+            {"timestamp": timestamps[:i], **columns, "n_positions": held[:i]}, strict=False
+        )
+        if cfg.fill_at == "same_close":
+            bars = bars.rename({"equity_open": "equity_at_fill"})
+        floats = np.concatenate([f for f, _ in chunks]) if chunks else np.zeros((0, 6))
+        ints = np.concatenate([k for _, k in chunks]) if chunks else np.zeros((0, 5), np.int64)
+
+        def signals() -> pl.DataFrame:
+            return signal_table(
+                bars["timestamp"].gather(decided_rows),
+                symbols,
+                scores[decided_rows],
+                eligible[decided_rows],
+            )
+
+        status = "cancelled" if cancelled else "halted" if halted else "completed"
+        active_from = int(flags[3]) if flags[3] >= 0 else None
+        trades = _compiled_trades(floats, ints, bars, timestamps, names)
+        return self._finish(
+            started,
+            n,
+            bars,
+            trades,
+            signals,
+            status,
+            active_from,
+            float(state[2]),
+            rows,
+            artifacts,
+            [],
+        )
 
     def _run(
         self,
@@ -294,19 +481,7 @@ class Simulator:
         positions: dict[int, PositionRiskState] = {}  # exit levels of held names
 
         mark = np.zeros(n)  # last known price per name (0 before its first bar)
-        columns: dict[str, list] = {
-            k: []
-            for k in (
-                "timestamp",
-                "equity_open",
-                "equity_close",
-                "cash",
-                "gross_exposure",
-                "turnover",
-                "cost",
-                "n_positions",
-            )
-        }
+        columns: dict[str, list] = {k: [] for k in _BAR_COLUMNS}
         fills_log: list[tuple[int, Any, Fills, np.ndarray, str | None]] = []
         cycles: list[CycleState] = []
         pending: _Pending | None = None
@@ -480,7 +655,8 @@ class Simulator:
                 return 0.0, 0.0
             cost = costs.cost(quantity * price, sigma, adv)
             record(bar_index, ts, p.decided_at, book.apply(order, quantity, price, cost), p.reason)
-            return float(np.abs(quantity * price).sum()) / equity, float(cost.sum()) / equity
+            _, traded, paid = fill_sums(quantity, price, cost)  # as the compiled loop sums
+            return traded / equity, paid / equity
 
         def work(bar: BarSnapshot, bar_index: int) -> tuple[float, float]:
             """Fill the working parents' children of this bar into the book."""
@@ -598,24 +774,66 @@ class Simulator:
         bars = pl.DataFrame(columns, strict=False)
         if bars.height and same_close:
             bars = bars.rename({"equity_open": "equity_at_fill"})
-        trades = _trade_table(fills_log, bars, names)
-        signals = signal_table(
-            bars["timestamp"].gather(decided_rows) if bars.height else pl.Series("timestamp", []),
-            symbols,
-            np.array(decided_scores).reshape(len(decided_rows), n),
-            np.array(decided_eligible).reshape(len(decided_rows), n),
+
+        def signals() -> pl.DataFrame:
+            return signal_table(
+                bars["timestamp"].gather(decided_rows)
+                if bars.height
+                else pl.Series("timestamp", []),
+                symbols,
+                np.array(decided_scores).reshape(len(decided_rows), n),
+                np.array(decided_eligible).reshape(len(decided_rows), n),
+            )
+
+        return self._finish(
+            started,
+            n,
+            bars,
+            _trade_table(fills_log, bars, names),
+            signals,
+            status,
+            active_from,
+            peak,
+            total,
+            artifacts,
+            cycles,
+            desk,
+            previous_ts,
+            mark,
         )
+
+    def _finish(
+        self,
+        started: float,
+        n_symbols: int,
+        bars: pl.DataFrame,
+        trades: pl.DataFrame,
+        signals: Callable[[], pl.DataFrame],
+        status: str,
+        active_from: int | None,
+        peak: float,
+        total: int | None,
+        artifacts: RunArtifacts | None,
+        cycles: list[CycleState],
+        desk: ExecutionDesk | None = None,
+        last_ts: Any = None,
+        mark: np.ndarray | None = None,
+    ) -> SimulationResult:
+        """The run's result from its tables: metrics, the last progress call, artifacts;
+        ``signals`` builds the signal table (only when artifacts or the result ask for it)."""
+        cfg = self.config
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
         executions = None
         if desk is not None:
-            desk.finish(previous_ts, mark)
+            desk.finish(last_ts, mark)
             executions = desk.table(bars.schema.get("timestamp"))
             metrics.update(strict(desk.summary(executions)))
         if self.progress is not None and (bars.height % cfg.progress_interval or not bars.height):
             last = float(bars["equity_close"][-1]) if bars.height else cfg.capital
             self.progress(bars.height, total, {"equity": last, "drawdown": last / peak - 1})
         wall = time.perf_counter() - started
+        signals = cache(signals)  # built at most once: for the artifacts and the result
         path = None
         if artifacts is not None:
             if cfg.record_cycles:
@@ -629,8 +847,8 @@ class Simulator:
                 metrics,
                 bars,
                 trades,
-                {"bar_events": bars.height * n, "wall_s": wall},
-                {"signals": signals, "round_trips": round_trips(trades, bars["timestamp"])},
+                {"bar_events": bars.height * n_symbols, "wall_s": wall},
+                {"signals": signals(), "round_trips": round_trips(trades, bars["timestamp"])},
             )
         return SimulationResult(
             bars,
@@ -682,6 +900,45 @@ def _trade_lines(
             strict=True,
         )
     ]
+
+
+def _compiled_lines(
+    floats: np.ndarray, ints: np.ndarray, timestamps: list, names_json: list[str]
+) -> list[str]:
+    """The trade log lines (:func:`_trade_lines`) of :func:`kernels.bar_loop_kernel`'s fill
+    rows, event by event."""
+    cuts = np.flatnonzero(np.diff(ints[:, 3])) + 1
+    lines: list[str] = []
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(ints)], strict=True):
+        if hi == lo:
+            continue  # no fills at all
+        f, k = floats[lo:hi], ints[lo:hi]
+        fills = Fills(k[:, 2], f[:, 0], f[:, 1], f[:, 2], f[:, 3], f[:, 4])
+        reason = "drawdown_stop" if k[0, 4] else None
+        ts, decided = timestamps[k[0, 0]], timestamps[k[0, 1]]
+        lines += _trade_lines(ts, decided, names_json, fills, f[:, 5], reason)
+    return lines
+
+
+def _compiled_trades(
+    floats: np.ndarray, ints: np.ndarray, bars: pl.DataFrame, timestamps: list, names: np.ndarray
+) -> pl.DataFrame:
+    """The trade table of the compiled loop's fill rows (as :func:`_trade_table`)."""
+    if not len(ints):
+        return empty_trades(bars.schema.get("timestamp", pl.Int64))
+    quantity, position = floats[:, 0], floats[:, 4]
+    reason = np.where(ints[:, 4] == 1, "drawdown_stop", entry_or_signal(quantity, position))
+    return trade_frame(
+        bars["timestamp"].gather(ints[:, 0]).to_list(),
+        [timestamps[d] for d in ints[:, 1].tolist()],
+        names[ints[:, 2]],
+        quantity,
+        floats[:, 1],
+        floats[:, 2],
+        floats[:, 3],
+        position,
+        reason,
+    )
 
 
 def _stale(shares: np.ndarray, prices: np.ndarray) -> bool:

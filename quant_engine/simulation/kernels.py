@@ -4,6 +4,9 @@ Every rule keeps its state per symbol and advances it only on that symbol's own 
 bar (NaN) leaves the state as it was, so a gap, a late listing or a delisting neither poisons a
 window nor shifts it. The per-bar step (``SmaCrossover.on_bar``) and the panel kernel
 (``SmaCrossover.scores``) call the same step function, so the two agree bit for bit.
+
+The book's arithmetic (values, marks, exposure, fill sums) is here too, with the simulator's
+compiled bar loop (:func:`bar_loop_kernel`) that strings it together.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import math
 
 import numba
 import numpy as np
+
+from quant_engine.portfolio.kernels import apply_fills_kernel, plan_kernel
 
 TIE_RTOL = 1e-12
 """Averages closer than this (relative) count as equal. Prices quoted in cents that average
@@ -297,3 +302,211 @@ def same_sides(weights, shares):  # pragma: no cover - compiled
         if w != w or (w > 0) != (s > 0) or (w < 0) != (s < 0):
             return False
     return True
+
+
+@numba.njit(cache=True)
+def fill_sums(quantity, price, cost):  # pragma: no cover - compiled
+    """(cash paid for the shares, traded notional, costs) of one fill event, summed in order."""
+    net = 0.0
+    traded = 0.0
+    paid = 0.0
+    for k in range(quantity.shape[0]):
+        notional = quantity[k] * price[k]
+        net += notional
+        traded += abs(notional)
+        paid += cost[k]
+    return net, traded, paid
+
+
+@numba.njit(cache=True, inline="always")
+def _stale_kernel(shares, prices):  # pragma: no cover - compiled
+    """Whether a held name has no price here (``mark: exact`` does not re-mark then)."""
+    stale = False
+    for j in range(shares.shape[0]):
+        if shares[j] != 0.0 and not math.isfinite(prices[j]):
+            stale = True
+            break
+    return stale
+
+
+@numba.njit(cache=True)
+def _execute_kernel(
+    w, prices, i, decided, why, book, mark, state, counts, fills, fill_ints, rules, lots
+):  # pragma: no cover - compiled
+    """Fill target weights ``w`` decided at bar ``decided`` at ``prices`` (bar ``i``; ``why``
+    1: the drawdown stop): the decision core's plan, its linear costs, the book's average-cost
+    accounting; returns (turnover, cost) as fractions of equity."""
+    shares, avg_cost, realized, cash_flow = book[0], book[1], book[2], book[3]
+    capital, per_symbol, rate = rules[0], rules[1] != 0.0, rules[2]
+    n = shares.shape[0]
+    if per_symbol and same_sides(w, shares):
+        return 0.0, 0.0
+    marks = np.empty(n)
+    for j in range(n):
+        p = prices[j]
+        marks[j] = p if math.isfinite(p) else mark[j]
+    sleeves = np.empty(0)
+    if per_symbol:
+        sleeves = capital / n + cash_flow + shares * marks
+    _, trades, order, _, _, _, _ = plan_kernel(
+        w,
+        shares,
+        state[0],
+        sleeves,
+        prices,
+        marks,
+        per_symbol,
+        rules[3],  # entry scale
+        rules[4],  # dust
+        np.nan,  # no size risk
+        np.full(n, np.nan),
+        rules[5],  # minimum trade
+        rules[6],  # invested share
+        lots,
+        np.empty(0),
+    )
+    m = order.shape[0]
+    if m == 0:
+        return 0.0, 0.0
+    equity = state[0] + book_value(shares, marks)
+    quantity = trades[order]
+    price = prices[order]
+    cost = np.abs(quantity * price) * rate
+    pnl, position = apply_fills_kernel(
+        shares, avg_cost, realized, cash_flow, order, quantity, price, cost
+    )
+    net, traded, paid = fill_sums(quantity, price, cost)
+    state[0] -= net + paid
+    state[1] += paid
+    k0 = counts[0]
+    for k in range(m):
+        state[3] += pnl[k]
+        row = fills[k0 + k]
+        row[0], row[1], row[2], row[3] = quantity[k], price[k], cost[k], pnl[k]
+        row[4], row[5] = position[k], state[3]
+        ints = fill_ints[k0 + k]
+        ints[0], ints[1], ints[2], ints[3], ints[4] = i, decided, order[k], counts[1], why
+    counts[0] = k0 + m
+    counts[1] += 1
+    return traded / equity, paid / equity
+
+
+@numba.njit(cache=True)
+def bar_loop_kernel(
+    open_,
+    close,
+    weights,
+    decision,
+    active,
+    start,
+    stop,
+    book,
+    mark,
+    state,
+    flags,
+    counts,
+    fills,
+    fill_ints,
+    out,
+    out_held,
+    rules,
+    lots,
+):  # pragma: no cover - compiled
+    """The simulator's bar loop (``Simulator._run``) for a weight strategy whose signals are
+    known up front, over rows ``start`` to ``stop``; returns the next row to run.
+
+    ``decision[t]`` is the row of ``weights`` decided at bar ``t``'s close (-1: none) and
+    ``active`` whether that decision has an eligible name. ``book`` stacks shares, average
+    cost, realized PnL and cash flow; ``state`` holds cash, costs paid, the equity peak and the
+    cumulative realized PnL; ``flags`` whether the run halted, the pending decision (-1: none,
+    -2: the drawdown stop's liquidation), the bar it was decided at, the first active fill bar
+    and the halt bar. Fills go to ``fills`` (quantity, price, cost, realized PnL, position,
+    cumulative realized PnL) and ``fill_ints`` (bar, decided bar, symbol, event, 1 for the
+    drawdown stop's liquidation) from
+    ``counts[0]`` on; the loop returns early when they have room for fewer than one event
+    more. ``out`` gets the per-bar columns (equity at the open or fill, at the close, cash,
+    gross exposure, turnover, cost), ``out_held`` the names held. ``rules``: capital, per
+    symbol (1/0), cost rate, entry scale, dust, minimum trade, invested share, same close
+    (1/0), exact marks (1/0), drawdown stop (NaN: none). numba's cache does not see a change
+    to ``portfolio/kernels.py``, whose planner and fills this compiles in (README, Start-up).
+    """
+    n = open_.shape[1]
+    same_close = rules[7] != 0.0
+    exact = rules[8] != 0.0
+    stop_at = rules[9]
+    shares = book[0]
+    flat = np.zeros(n)
+    capacity = fills.shape[0]
+    for i in range(start, stop):
+        if counts[0] + n > capacity:
+            return i
+        o = open_[i]
+        c = close[i]
+        equity_open = state[0] + marked_value(shares, o, mark)
+        if exact and i > 0 and _stale_kernel(shares, o):
+            equity_open = out[i - 1, 0]
+        turnover = 0.0
+        paid = 0.0
+        if flags[1] != -1 and not same_close:
+            p = flags[1]
+            if flags[3] < 0 and p >= 0 and active[p]:
+                flags[3] = i
+            w = weights[p] if p >= 0 else flat
+            turnover, paid = _execute_kernel(
+                w, o, i, flags[2], p < 0, book, mark, state, counts, fills, fill_ints, rules, lots
+            )
+            flags[1] = -1
+        update_marks(mark, c)
+        if flags[0] == 0 and decision[i] >= 0:
+            flags[1] = decision[i]
+            flags[2] = i
+        equity_close = state[0] + book_value(shares, mark)
+        if exact and i > 0 and _stale_kernel(shares, c):
+            equity_close = out[i - 1, 1]
+        at_fill = equity_open
+        if same_close:
+            at_fill = equity_close
+            if flags[1] != -1:
+                p = flags[1]
+                if flags[3] < 0 and p >= 0 and active[p]:
+                    flags[3] = i
+                w = weights[p] if p >= 0 else flat
+                filled = _execute_kernel(
+                    w,
+                    c,
+                    i,
+                    flags[2],
+                    p < 0,
+                    book,
+                    mark,
+                    state,
+                    counts,
+                    fills,
+                    fill_ints,
+                    rules,
+                    lots,
+                )
+                turnover += filled[0]
+                paid += filled[1]
+                flags[1] = -1
+                if not (exact and _stale_kernel(shares, c)):
+                    equity_close = state[0] + book_value(shares, mark)
+        if equity_close > state[2]:
+            state[2] = equity_close
+        if flags[0] == 0 and equity_close / state[2] - 1.0 <= -stop_at:  # NaN: never
+            flags[0] = 1
+            flags[1] = -2
+            flags[2] = i
+            flags[4] = i
+        gross, held = exposure(shares, mark)
+        row = out[i]
+        row[0], row[1], row[2], row[3], row[4], row[5] = (
+            at_fill,
+            equity_close,
+            state[0],
+            gross,
+            turnover,
+            paid,
+        )
+        out_held[i] = held
+    return stop

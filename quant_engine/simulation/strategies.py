@@ -41,6 +41,16 @@ class Strategy(Protocol):
         """React to the bar closing now; only data up to this bar exists."""
 
 
+class PanelSignals(Protocol):
+    """A strategy whose signals at every bar are known from the panel up front, which lets the
+    simulator run its bar loop compiled (``Simulator``)."""
+
+    def panel_signals(self, panel: BarPanel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, eligible) per timestamp and symbol, and per timestamp whether ``on_bar``
+        returns a signal there: what ``on_bar`` gives bar by bar, each row from the bars up
+        to its own."""
+
+
 def load_strategy_class(spec: str, search: str | Path | None = None) -> type:
     """The class ``package.module:ClassName`` names, checked to follow :class:`Strategy`.
 
@@ -122,6 +132,13 @@ class SmaCrossover:
         state[~ready] = np.nan
         return state
 
+    def panel_signals(self, panel: BarPanel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:class:`PanelSignals`: the held state, eligible once a symbol has ``slow`` bars, a
+        signal from the first bar at which any symbol has."""
+        scores = self.scores(panel)
+        eligible = scores == scores
+        return scores, eligible, eligible.any(axis=1)
+
     def start(self, symbols: list[str]) -> None:
         n = len(symbols)
         self._ring = np.zeros((self.slow, n))  # each symbol's last ``slow`` closes
@@ -169,6 +186,13 @@ class Momentum:
 
     def scores(self, panel: BarPanel) -> np.ndarray:
         return momentum_kernel(np.asarray(panel.close, dtype=float), self.lookback)
+
+    def panel_signals(self, panel: BarPanel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:class:`PanelSignals`: the trailing returns, eligible where known, a signal at every
+        bar with an eligible name."""
+        scores = self.scores(panel)
+        eligible = np.isfinite(scores)
+        return scores, eligible, eligible.any(axis=1)
 
     def start(self, symbols: list[str]) -> None:
         n = len(symbols)

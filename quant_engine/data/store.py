@@ -39,6 +39,7 @@ from quant_engine.io.atomic import atomic_path
 
 SUFFIX = ".parquet"
 BUILDING = ".building"
+WRITE_DAYS = 32  # days a write gathers from its frame at once
 
 
 def bar_day(timestamp: pl.Expr | str = "timestamp") -> pl.Expr:
@@ -210,14 +211,13 @@ class BarStore:
         stored empty) in one commit; with ``actions``, store the corporate actions too; with
         ``replace_all``, drop every other day.
 
-        Either every partition is replaced or, when the writer dies or fails, none is.
+        Either every partition is replaced or, when the writer dies or fails, none is. The
+        rows of ``WRITE_DAYS`` days at a time are gathered from ``bars`` while writing, so a
+        write holds little more than ``bars`` itself.
         """
         frame = self._canonical(bars)
-        parts = frame.with_columns(bar_day().alias("_day")).partition_by(
-            "_day", as_dict=True, include_key=False
-        )
-        by_day = {key[0]: part for key, part in parts.items()}
-        wanted = sorted(set(by_day) | set(days or ()))
+        row_day = frame.select(bar_day())["timestamp"]
+        wanted = sorted(set(row_day.unique().to_list()) | set(days or ()))
         empty = self._empty()
         with self.lock():
             current = self._current()
@@ -231,8 +231,16 @@ class BarStore:
                 for old in current.iterdir():
                     if old.name not in replaced:
                         os.link(old, building / old.name)
-            for day in wanted:
-                self._write_file(by_day.get(day, empty), building / f"{day.isoformat()}{SUFFIX}")
+            for at in range(0, len(wanted), WRITE_DAYS):
+                chunk = wanted[at : at + WRITE_DAYS]
+                rows = frame.filter(row_day.is_between(chunk[0], chunk[-1]))
+                parts = rows.with_columns(bar_day().alias("_day")).partition_by(
+                    "_day", as_dict=True, include_key=False
+                )
+                del rows
+                for written in chunk:
+                    part = parts.pop((written,), empty)
+                    self._write_file(part, building / f"{written.isoformat()}{SUFFIX}")
             if actions is not None:
                 self._write_actions(actions)
             final = building.with_name(f"{number:08d}")

@@ -291,6 +291,16 @@ class BarStore:
             return pl.LazyFrame(schema=schema)
         return pl.scan_parquet(paths, schema=schema or None)
 
+    def scan_parts(self, days: int) -> list[pl.LazyFrame]:
+        """Every stored day lazily, ``days`` consecutive days to a part, from one generation."""
+        folder = self.snapshot()
+        paths = [str(folder / f"{day.isoformat()}{SUFFIX}") for day in self._days_in(folder)]
+        schema = self._empty().schema or None
+        return [
+            pl.scan_parquet(paths[at : at + days], schema=schema)
+            for at in range(0, len(paths), days)
+        ]
+
     def read(self, start: date | None = None, end: date | None = None) -> pl.DataFrame:
         """The bars of ``start <= day < end``, sorted by (symbol, timestamp), from one generation
         (read again from the new one when writers replaced it twice during the read)."""

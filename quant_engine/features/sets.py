@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
+import polars.selectors as cs
 
 from quant_engine.data.schema import KEYS
 from quant_engine.features.alpha158 import Alpha158Config, build_alpha158
@@ -15,7 +17,8 @@ from quant_engine.features.library import FeatureConfig, build_features
 from quant_engine.features.normalize import Method, cross_sectional
 from quant_engine.features.raw_window import RAW_WINDOW_DAYS, build_raw_window
 
-# Each is called as ``build(bars, dtype=...)`` and returns its factors in that float type.
+# Each is called as ``build(bars, dtype=...)`` when it takes a ``dtype`` (it returns its factors
+# in that float type), else as ``build(bars)`` (its float columns are cast to it).
 FACTOR_SETS: dict[str, Callable[..., pl.DataFrame]] = {
     "basic": build_features,  # returns, volatility, volume, range and liquidity, ranks
     "alpha158": build_alpha158,  # Qlib-style k-bar, price, rolling price/volume factors
@@ -57,6 +60,14 @@ class FactorSetConfig:
         return None if None in found else max(found)
 
 
+def _build_set(name: str, bars: pl.DataFrame, dtype: FeatureDtype) -> pl.DataFrame:
+    """One set's factors in ``dtype`` (see :data:`FACTOR_SETS`)."""
+    build = FACTOR_SETS[name]
+    if "dtype" in inspect.signature(build).parameters:
+        return build(bars, dtype=dtype)
+    return build(bars).with_columns(cs.float().cast(polars_dtype(dtype)))
+
+
 def build_factor_sets(bars: pl.DataFrame, config: FactorSetConfig | None = None) -> pl.DataFrame:
     """Build the chosen sets for canonical ``bars``: symbol, timestamp, then every factor.
 
@@ -66,7 +77,7 @@ def build_factor_sets(bars: pl.DataFrame, config: FactorSetConfig | None = None)
     cfg = config or FactorSetConfig()
     frame = None
     for name in cfg.sets:
-        other = FACTOR_SETS[name](bars, dtype=cfg.dtype)
+        other = _build_set(name, bars, cfg.dtype)
         if frame is None:
             frame = other
             continue

@@ -36,6 +36,11 @@ Run (full size takes 10-25 minutes on 2 cores; the tiny one about a minute)::
     .venv/bin/python bench/large_universe.py                        # 500 x 5040
     .venv/bin/python bench/large_universe.py --symbols 20 --days 600 \\
         --home /tmp/quant_large_universe_tiny --overwrite            # smoke test
+    .venv/bin/python bench/large_universe.py --symbols 3000 --days 2520 \\
+        --factor-sets basic,alpha158 --retrain-every 1260 --n-estimators 30   # memory profile
+
+``--n-estimators`` sets LightGBM's trees per fit: fewer make a memory run quicker on the same
+feature matrix (peaks come from assembling and binning it, not from the trees).
 
 Prints a table (asset; wall s: the whole process, imports included; mat. s: its
 ``dg.materialize`` call; peak RSS MiB; rows written; pod: the memory limit of its Kubernetes
@@ -61,10 +66,24 @@ vs oracle IC 0.0675 (94%)::
     rebalance              9.1      2.2         1,628         500
     reconciliation         7.4      0.6           700         500
 
-With ``--factor-sets basic,alpha158 --retrain-every 1260`` (176 features, 4 folds): 385 s,
-features 8.3 GiB, alpha_model 13.3 GiB: within 24 GiB, but over its 4Gi pod limit. The
-walk-forward holds the feature frame, its sorted copy (``run_walk_forward``) and a float64
-matrix cast to float32 (``Panel.from_frame``) at once.
+Memory with ``--factor-sets basic,alpha158`` (176 features). The features asset stores them
+as float32 (``FeaturesConfig.dtype``; computed in float64), so the feature matrix is rows x 176
+x 4 bytes: 508 MiB for 300 x 2,520, 5.0 GiB for 3,000 x 2,520. It builds alpha158 straight into
+float32 blocks, puts the sets side by side without a join and writes 32 days at a time.
+Training assembles one float32 matrix from the stored days (``Panel.read``: the frame's feature
+columns are views of it), shared by the walk-forward and the leakage probe; each fit copies
+its fold's rows, which LightGBM frees once binned.
+
+Measured (2026-12-01, 2 cores shared with other jobs, load average 12-25, so wall times are
+several times a quiet machine's; ``--symbols 300 --days 2520 --factor-sets basic,alpha158
+--retrain-every 1260 --n-estimators 30``, 2 folds): features 1,113 MiB peak RSS (2.2x the
+matrix; 6,166 MiB storing float64 before), alpha_model 2,891 MiB (5.7x, a fixed part of the
+process included), signals to target_portfolio under 700 MiB (``rebalance`` then failed:
+"Cannot access partition_key for a non-partitioned run"); model IC 0.0663 vs oracle IC
+0.0707 (94%). The same with ``--symbols 100`` (169 MiB matrix): features 724 MiB,
+alpha_model 2,062 MiB. Per MiB of matrix, the two sizes differ by 1.15 MiB (features) and
+2.45 MiB (alpha_model) over fixed parts of about 530 and 1,650 MiB: 3,000 x 2,520 (5.0 GiB)
+extrapolates to about 6.2 GiB and 13.8 GiB, within 24 GiB. 3,000 x 2,520 was not run here.
 """
 
 from __future__ import annotations
@@ -138,6 +157,7 @@ class ProfileConfig:
     factor_sets: tuple[str, ...] = ("basic",)
     retrain_every: int = 252
     min_train_days: int = 756
+    n_estimators: int = 150  # LightGBM's trees per fit (fewer: a quicker run, same matrix)
     memory_budget_gib: float = 24.0
 
     def market(self) -> dict[str, Any]:
@@ -152,7 +172,8 @@ class ProfileConfig:
 
     def run_config(self, step: str) -> dict[str, Any]:
         """Run config of ``step`` for the scale: the factor sets; yearly refits after three
-        years with LightGBM's defaults; every other asset with its defaults."""
+        years with LightGBM's defaults (``n_estimators`` trees); every other asset with its
+        defaults."""
         ops = {
             "raw_bars": {
                 "max_abs_return": self.max_abs_return,
@@ -162,6 +183,7 @@ class ProfileConfig:
             "alpha_model": {
                 "retrain_every": self.retrain_every,
                 "min_train_days": self.min_train_days,
+                "n_estimators": self.n_estimators,
             },
         }
         config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -401,6 +423,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--factor-sets", default=",".join(defaults.factor_sets))
     parser.add_argument("--retrain-every", type=int, default=defaults.retrain_every)
     parser.add_argument("--min-train-days", type=int, default=defaults.min_train_days)
+    parser.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
     parser.add_argument("--memory-budget-gib", type=float, default=defaults.memory_budget_gib)
     parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -421,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         factor_sets=tuple(s.strip() for s in args.factor_sets.split(",") if s.strip()),
         retrain_every=args.retrain_every,
         min_train_days=args.min_train_days,
+        n_estimators=args.n_estimators,
         memory_budget_gib=args.memory_budget_gib,
     )
     home = (args.home or Path(f"/tmp/quant_large_universe_{args.symbols}x{args.days}")).resolve()

@@ -44,6 +44,7 @@ from quant_engine.io.atomic import atomic_path
 
 SUFFIX = ".parquet"
 BUILDING = ".building"
+WRITE_DAYS = 32  # days a write gathers from its frame at once
 
 
 def bar_day(timestamp: pl.Expr | str = "timestamp") -> pl.Expr:
@@ -250,14 +251,13 @@ class BarStore:
         stored empty) in one commit; with ``actions``, store the corporate actions too; with
         ``replace_all``, drop every other day.
 
-        Either every partition is replaced or, when the writer dies or fails, none is.
+        Either every partition is replaced or, when the writer dies or fails, none is. The
+        rows of ``WRITE_DAYS`` days at a time are gathered from ``bars`` while writing, so a
+        write holds little more than ``bars`` itself.
         """
         frame = self._canonical(bars)
-        parts = frame.with_columns(bar_day().alias("_day")).partition_by(
-            "_day", as_dict=True, include_key=False
-        )
-        by_day = {key[0]: part for key, part in parts.items()}
-        wanted = sorted(set(by_day) | set(days or ()))
+        row_day = frame.select(bar_day())["timestamp"]
+        wanted = sorted(set(row_day.unique().to_list()) | set(days or ()))
         empty = self._empty()
         with self.lock():
             current = self._current()
@@ -279,8 +279,16 @@ class BarStore:
                 for name in os.listdir(current):
                     if name not in replaced:
                         os.link(os.path.join(current, name), os.path.join(building, name))
-            for day in wanted:
-                self._write_file(by_day.get(day, empty), building / f"{day.isoformat()}{SUFFIX}")
+            for at in range(0, len(wanted), WRITE_DAYS):
+                chunk = wanted[at : at + WRITE_DAYS]
+                rows = frame.filter(row_day.is_between(chunk[0], chunk[-1]))
+                parts = rows.with_columns(bar_day().alias("_day")).partition_by(
+                    "_day", as_dict=True, include_key=False
+                )
+                del rows
+                for written in chunk:
+                    part = parts.pop((written,), empty)
+                    self._write_file(part, building / f"{written.isoformat()}{SUFFIX}")
             if actions is not None:
                 self._write_actions(actions)
             final = building.with_name(f"{number:08d}")
@@ -347,6 +355,16 @@ class BarStore:
         if not paths:
             return pl.LazyFrame(schema=schema)
         return pl.scan_parquet(paths, schema=schema or None)
+
+    def scan_parts(self, days: int) -> list[pl.LazyFrame]:
+        """Every stored day lazily, ``days`` consecutive days to a part, from one generation."""
+        folder = self.snapshot()
+        paths = [str(folder / f"{day.isoformat()}{SUFFIX}") for day in self._days_in(folder)]
+        schema = self._empty().schema or None
+        return [
+            pl.scan_parquet(paths[at : at + days], schema=schema)
+            for at in range(0, len(paths), days)
+        ]
 
     def read(self, start: date | None = None, end: date | None = None) -> pl.DataFrame:
         """The bars of ``start <= day < end``, sorted by (symbol, timestamp), from one generation

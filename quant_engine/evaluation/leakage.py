@@ -10,6 +10,7 @@ import polars as pl
 
 from quant_engine.features.labels import LABEL
 from quant_engine.models.base import AlphaModel
+from quant_engine.models.panel import Panel, is_sorted_by_key
 from quant_engine.models.walk_forward import WalkForwardConfig, run_walk_forward
 
 
@@ -56,6 +57,7 @@ def shifted_label_probe(
     z: float = 3.0,
     horizon: int = 1,
     true_daily: pl.DataFrame | None = None,
+    panel: Panel | None = None,
 ) -> dict[str, float | bool]:
     """Train on the true label and on the label shifted one day into the past.
 
@@ -63,16 +65,22 @@ def shifted_label_probe(
     future, which honest features can only predict worse. Each model is scored against the
     target it was trained on; ``leak`` is set when the shifted model beats the true one by
     more than ``z`` standard errors of the difference of daily ICs. ``true_daily`` (timestamp,
-    ic) of a walk-forward already run on the true label saves training it again.
+    ic) of a walk-forward already run on the true label saves training it again; ``panel``
+    (the features of ``frame``, sorted by symbol and timestamp) saves assembling them again.
     """
-    frame = frame.sort("symbol", "timestamp")
+    if panel is None:
+        if not is_sorted_by_key(frame):
+            frame = frame.sort("symbol", "timestamp")
+        panel = Panel.from_frame(frame, features)
     shifted = frame.with_columns(pl.col(LABEL).shift(-1).over("symbol"))
     if true_daily is None:
-        true_daily = run_walk_forward(frame, features, model_factory, config, horizon).daily
+        true_daily = run_walk_forward(
+            frame, features, model_factory, config, horizon, panel=panel
+        ).daily
     # The shifted label reaches one day further: purge one more day before each test block.
     cfg = config or WalkForwardConfig()
     cfg = replace(cfg, embargo_days=max(cfg.embargo_days, horizon + 1))
-    probe = run_walk_forward(shifted, features, model_factory, cfg, horizon + 1).daily
+    probe = run_walk_forward(shifted, features, model_factory, cfg, horizon + 1, panel=panel).daily
     paired = (
         true_daily.select("timestamp", "ic")
         .join(probe.select("timestamp", "ic"), on="timestamp", suffix="_shifted")

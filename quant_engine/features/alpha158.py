@@ -5,8 +5,9 @@
 ``(t - window, t]`` only. Prices are divided by the latest close so factors are scale-free.
 Qlib's VWAP ratio uses the typical price ``(high + low + close) / 3``, as daily bars carry no VWAP.
 The loops live in ``features.kernels``: a row's factors depend on the bars of its windows
-alone, bit for bit. They write into two blocks whose rows become the result's columns without
-a copy, so a build's peak is its result plus the sorted bars.
+alone, bit for bit. They compute in float64 and write into two blocks of the stored ``dtype``
+(float32: each value rounded once) whose rows become the result's columns without a copy, so a
+build's peak is its result plus the sorted bars.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from quant_engine.data.schema import KEYS
+from quant_engine.features.dtypes import FeatureDtype, numpy_dtype
 from quant_engine.features.kernels import rolling_kernel, single_day_kernel
 
 SINGLE_DAY = (
@@ -48,15 +50,19 @@ def alpha158_columns(config: Alpha158Config | None = None) -> list[str]:
 
 
 def _columns(names, block: np.ndarray) -> list[pl.Series]:
-    """One Float64 column per row of ``block`` (sharing its memory), NaN read as null."""
+    """One column per row of ``block`` (sharing its memory, of its type), NaN read as null."""
     return [pl.Series(name, row, nan_to_null=True) for name, row in zip(names, block, strict=True)]
 
 
 def build_alpha158(
-    bars: pl.DataFrame | pl.LazyFrame, config: Alpha158Config | None = None
+    bars: pl.DataFrame | pl.LazyFrame,
+    config: Alpha158Config | None = None,
+    dtype: FeatureDtype = "float64",
 ) -> pl.DataFrame:
-    """The factor set for canonical bars: symbol, timestamp and the 158 factor columns."""
+    """The factor set for canonical bars: symbol, timestamp and the 158 factor columns, of
+    type ``dtype``."""
     cfg = config or Alpha158Config()
+    out = numpy_dtype(dtype)
     frame = bars.lazy().select(*KEYS, "open", "high", "low", "close", "volume").sort(KEYS).collect()
     o, h, lo, c, v = (
         np.ascontiguousarray(frame[x].to_numpy(), dtype=np.float64)
@@ -64,11 +70,11 @@ def build_alpha158(
     )
     lengths = frame["symbol"].rle().struct.field("len").to_numpy()
     offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    block = np.empty((len(SINGLE_DAY), frame.height))
+    block = np.empty((len(SINGLE_DAY), frame.height), dtype=out)
     single_day_kernel(o, h, lo, c, block)
     columns = [*frame.get_columns()[:2], *_columns(SINGLE_DAY, block)]
     windows = sorted(cfg.windows)
-    block = np.empty((len(ROLLING) * len(windows), frame.height))  # the columns share it
+    block = np.empty((len(ROLLING) * len(windows), frame.height), dtype=out)  # columns share it
     rolling_kernel(h, lo, c, v, offsets, np.array(windows, dtype=np.int64), block)
     names = [f"{name}{d}" for d in windows for name in ROLLING]
     by_name = dict(zip(names, _columns(names, block), strict=True))

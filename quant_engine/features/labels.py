@@ -30,7 +30,8 @@ def add_forward_return_label(
 
     The label of day ``t`` is ``open[t+1+h] / open[t+1] - 1``: the return of a position
     entered at the next open and held ``h`` bars. It is null where the future is not known yet.
-    The horizon ``h`` is kept beside it in the ``label_horizon`` column.
+    The horizon ``h`` is kept beside it in the ``label_horizon`` column. ``bars`` must hold
+    each (symbol, timestamp) once.
     """
     cfg = config or LabelConfig()
     entry = pl.col("open").shift(-1).over("symbol")
@@ -45,4 +46,6 @@ def add_forward_return_label(
             pl.lit(cfg.horizon, dtype=pl.Int32).alias(LABEL_HORIZON),
         )
     )
-    return frame.lazy().join(labels, on=KEYS, how="left", maintain_order="left").collect()
+    # Joined on the keys alone, then set beside the frame: its columns are not copied.
+    joined = frame.select(KEYS).lazy().join(labels, on=KEYS, how="left", maintain_order="left")
+    return frame.with_columns(joined.select(LABEL, LABEL_HORIZON).collect())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from quant_engine.data.schema import KEYS
+from quant_engine.features.dtypes import FeatureDtype, polars_dtype
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,14 @@ def feature_columns(config: FeatureConfig | None = None) -> list[str]:
 
 
 def build_features(
-    bars: pl.DataFrame | pl.LazyFrame, config: FeatureConfig | None = None
+    bars: pl.DataFrame | pl.LazyFrame,
+    config: FeatureConfig | None = None,
+    dtype: FeatureDtype = "float64",
 ) -> pl.DataFrame:
-    """Compute the feature library for canonical bars; returns symbol, timestamp and features."""
+    """Compute the feature library for canonical bars; returns symbol, timestamp and features
+    (computed in float64, stored as ``dtype``)."""
     cfg = config or FeatureConfig()
+    stored = polars_dtype(dtype)
     time_series = (
         bars.lazy()
         .sort(KEYS)
@@ -86,4 +91,5 @@ def build_features(
         .alias(f"{name}_rank")
         for name in cfg.ranked
     ]
-    return time_series.with_columns(ranks).select(KEYS + feature_columns(cfg)).collect()
+    features = [pl.col(name).cast(stored) for name in feature_columns(cfg)]
+    return time_series.with_columns(ranks).select(*KEYS, *features).collect()

@@ -15,17 +15,20 @@ def cross_sectional(
 ) -> pl.DataFrame:
     """Normalize ``columns`` per timestamp: z-score (clipped at +-``clip``) or rank in (0, 1].
 
-    Uses no other day's data, so it cannot leak the future into the past.
+    Computed in float64; each column keeps its own float type. Uses no other day's data, so it
+    cannot leak the future into the past.
     """
     if method == "none":
         return frame
     if method == "zscore":
-        exprs = [
-            ((pl.col(c) - pl.col(c).mean()) / pl.col(c).std()).clip(-clip, clip).over("timestamp")
-            for c in columns
-        ]
+        values = [pl.col(c).cast(pl.Float64) for c in columns]
+        exprs = [((x - x.mean()) / x.std()).clip(-clip, clip).over("timestamp") for x in values]
     elif method == "rank":
         exprs = [(pl.col(c).rank("average") / pl.col(c).count()).over("timestamp") for c in columns]
     else:
         raise ValueError(f"unknown normalization {method!r}: use none, zscore or rank")
-    return frame.with_columns(e.fill_nan(None) for e in exprs)
+    kept = [frame.schema[c] for c in columns]
+    return frame.with_columns(
+        e.fill_nan(None).cast(t if t.is_float() else pl.Float64)
+        for e, t in zip(exprs, kept, strict=True)
+    )

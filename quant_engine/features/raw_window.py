@@ -12,13 +12,17 @@ from __future__ import annotations
 import polars as pl
 
 from quant_engine.data.schema import KEYS
+from quant_engine.features.dtypes import FeatureDtype, polars_dtype
 
 RAW_WINDOW_DAYS = 60  # the lookback sequence models use on this set
 RAW_WINDOW_COLUMNS = ["raw_open", "raw_high", "raw_low", "raw_close", "raw_volume"]
 
 
-def build_raw_window(bars: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Normalized OHLCV per bar: symbol, timestamp and :data:`RAW_WINDOW_COLUMNS`."""
+def build_raw_window(
+    bars: pl.DataFrame | pl.LazyFrame, dtype: FeatureDtype = "float64"
+) -> pl.DataFrame:
+    """Normalized OHLCV per bar: symbol, timestamp and :data:`RAW_WINDOW_COLUMNS` (computed in
+    float64, stored as ``dtype``)."""
     log_volume = pl.col("volume").log1p()
     columns = [
         (pl.col("open") / pl.col("close")).log().alias("raw_open"),
@@ -33,6 +37,6 @@ def build_raw_window(bars: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         bars.lazy()
         .sort(KEYS)
         .select(*KEYS, *columns)
-        .with_columns(pl.selectors.float().fill_nan(None))
+        .with_columns(pl.selectors.float().fill_nan(None).cast(polars_dtype(dtype)))
         .collect()
     )

@@ -2,7 +2,8 @@
 
 Samples are row indices into it. Tabular models take the rows themselves; sequence models take
 the ``lookback`` rows ending at each sample, gathered batch by batch, so the panel is never
-copied once per sample.
+copied once per sample. ``Panel.read`` assembles it from stored parts without a frame copy of
+the features beside it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
+from quant_engine.data.schema import KEYS
+
+
+def _positions(frame: pl.DataFrame) -> np.ndarray:
+    """Each row's position within its symbol (rows sorted by symbol, timestamp)."""
+    return frame.select(pl.int_range(pl.len()).over("symbol")).to_series().to_numpy()
 
 
 def is_sorted_by_key(frame: pl.DataFrame) -> bool:
@@ -32,13 +40,47 @@ class Panel:
         """Build from a frame sorted by (symbol, timestamp)."""
         if not is_sorted_by_key(frame):
             raise ValueError("the feature frame must be sorted by symbol, then timestamp")
-        position = frame.select(pl.int_range(pl.len()).over("symbol"))
         return cls(
             # Cast column by column, so the panel never holds a float64 copy of the features.
             features=frame.select(pl.col(names).cast(pl.Float32)).to_numpy(),
-            position=position.to_series().to_numpy(),
+            position=_positions(frame),
             names=list(names),
         )
+
+    @classmethod
+    def read(
+        cls, parts: Sequence[pl.LazyFrame], names: Sequence[str]
+    ) -> tuple[pl.DataFrame, Panel]:
+        """The rows of ``parts`` (read in turn) sorted by (symbol, timestamp), and their panel,
+        holding the features once.
+
+        The float32 matrix is filled one part at a time; the frame's ``names`` columns are
+        views of its columns (NaN read as null), its other columns are its own. Peak: the
+        matrix, the other columns and one part.
+        """
+        if not parts:
+            raise ValueError("no parts to read a panel from")
+        keys = pl.concat([part.select(*KEYS) for part in parts]).collect()
+        order = keys.with_row_index("_row").sort(KEYS)["_row"].to_numpy()
+        del keys
+        sorted_at = np.empty_like(order)
+        sorted_at[order] = np.arange(order.size)
+        matrix = np.empty((order.size, len(names)), dtype=np.float32, order="F")
+        start = 0
+        for part in parts:
+            chunk = part.select(names).collect()
+            rows = sorted_at[start : start + chunk.height]
+            for j, name in enumerate(names):
+                matrix[rows, j] = chunk[name].cast(pl.Float32).to_numpy()
+            start += chunk.height
+            del chunk
+        del sorted_at
+        others = pl.concat([part.drop(names) for part in parts]).collect()
+        others = others.select(pl.all().gather(order))
+        views = [pl.Series(name, matrix[:, j], nan_to_null=True) for j, name in enumerate(names)]
+        columns = parts[0].collect_schema().names()
+        frame = pl.DataFrame([*others.get_columns(), *views]).select(columns)
+        return frame, cls(matrix, _positions(frame), list(names))
 
     @property
     def n_features(self) -> int:

@@ -133,17 +133,22 @@ def run_walk_forward(
     config: WalkForwardConfig | None = None,
     horizon: int = 1,
     on_fold: Callable[[FoldResult, int], None] | None = None,
+    panel: Panel | None = None,
 ) -> WalkForwardResult:
     """Train and predict fold by fold over ``frame`` (symbol, timestamp, features, label).
 
     Rows fitted on (and validated on) need a label and every feature; test rows are scored
     whatever their label, so the latest days (whose future is unknown) get scores too.
-    ``on_fold(result, n_folds)`` reports progress.
+    ``on_fold(result, n_folds)`` reports progress. ``panel``: the features of ``frame``'s
+    rows (sorted by symbol, timestamp) already assembled, e.g. shared with another run.
     """
     cfg = config or WalkForwardConfig()
-    if not is_sorted_by_key(frame):  # sorting copies every column: only when needed
-        frame = frame.sort("symbol", "timestamp")
-    panel = Panel.from_frame(frame, features)
+    if panel is None:
+        if not is_sorted_by_key(frame):  # sorting copies every column: only when needed
+            frame = frame.sort("symbol", "timestamp")
+        panel = Panel.from_frame(frame, features)
+    elif panel.features.shape[0] != frame.height or not is_sorted_by_key(frame):
+        raise ValueError("a given panel needs the frame's rows, sorted by symbol, timestamp")
     dates = frame["timestamp"].unique().sort().to_list()
     folds = walk_forward_folds(dates, cfg, horizon)
     day = frame.select(pl.col("timestamp").rank("dense") - 1).to_series().to_numpy()

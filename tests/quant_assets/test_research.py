@@ -5,7 +5,7 @@ import pytest
 from quant_assets.defs.research.assets import AlphaModelConfig, alpha_model
 from quant_assets.defs.research.features import FeaturesConfig, features
 from quant_assets.resources import DayFrameIOManager, MlflowResource, StoredBars
-from quant_engine.data.store import BarStore
+from quant_engine.data.store import BarStore, DayFrameStore
 from quant_engine.features import FACTOR_SETS
 from tests.conftest import materialize_pipeline
 
@@ -26,12 +26,14 @@ def test_alpha_model_embargoes_by_the_horizon_the_features_were_labelled_with(
     built = _built(FeaturesConfig(label_horizon=3), small_market.bars, quant_home)
     labelled = next(iter(built)).value.frame
     assert labelled["label_horizon"].unique().to_list() == [3]
+    stored = DayFrameStore(quant_home / "features.parquet")  # what the asset reads its input from
+    stored.write(labelled, replace_all=True)
     with pytest.raises(ValueError, match="embargo_days=1 is shorter than the label horizon 3"):
         list(  # the asset yields its output and check result: run it to completion
             alpha_model(
                 context=dg.build_asset_context(),
                 config=AlphaModelConfig(min_train_days=250, retrain_every=90, embargo_days=1),
-                features=labelled,
+                features=stored,
                 raw_bars=small_market.bars,
                 mlflow=MlflowResource(),
             )

@@ -13,6 +13,7 @@ from quant_assets.defs.research.training import (
 )
 from quant_assets.pod_resources import LIGHTGBM_POD
 from quant_assets.resources import MlflowResource
+from quant_engine.data.store import DayFrameStore
 
 
 class AlphaModelConfig(TrainingConfig):
@@ -31,7 +32,7 @@ class AlphaModelConfig(TrainingConfig):
 def alpha_model(
     context: dg.AssetExecutionContext,
     config: AlphaModelConfig,
-    features: pl.DataFrame,
+    features: DayFrameStore,
     raw_bars: pl.DataFrame,
     mlflow: MlflowResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:

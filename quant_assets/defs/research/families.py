@@ -18,6 +18,7 @@ from quant_assets.defs.research.training import (
 )
 from quant_assets.pod_resources import NEURAL_POD, RIDGE_POD
 from quant_assets.resources import MlflowResource
+from quant_engine.data.store import DayFrameStore
 
 
 class RidgeAssetConfig(TrainingConfig):
@@ -51,7 +52,7 @@ def _family_asset(name: str, family: str, build: Callable) -> dg.AssetsDefinitio
     def family_model(
         context: dg.AssetExecutionContext,
         config: config_type,  # type: ignore[valid-type]
-        features: pl.DataFrame,
+        features: DayFrameStore,
         raw_bars: pl.DataFrame,
         mlflow: MlflowResource,
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:

@@ -5,8 +5,9 @@ store: it rebuilds only the new days and the last ``label_horizon + 1`` stored d
 labels the new bars complete), from the bars of the factor sets' lookback window before them,
 which gives the values a whole-history build gives. It rebuilds every day when
 ``full_rebuild`` is set, when nothing (or another layout) is stored, when the factor sets,
-normalization, label horizon or corporate actions differ from those the store was built with,
-or when a stored day's bars were rewritten since.
+normalization, dtype, label horizon or corporate actions differ from those the store was built
+with, or when a stored day's bars were rewritten since. Factors are computed in float64 and
+stored as ``dtype`` (float32 by default: half the matrix; the label stays float64).
 """
 
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ LOOKAHEAD = "features_reading_the_future"
 class FeaturesConfig(dg.Config):
     factor_sets: list[str] = Field(default_factory=lambda: ["basic"])  # names in FACTOR_SETS
     normalize: str = "none"  # none | zscore | rank, across symbols per day
+    dtype: str = "float32"  # float32 | float64: the stored values (computed in float64)
     label_horizon: int = 1
     lookahead_symbols: int = 12  # symbols the lookahead check rebuilds the factors on
     full_rebuild: bool = False  # rebuild every stored day, not only the new ones
@@ -52,6 +54,7 @@ def _built_from(config: FeaturesConfig, bars: StoredBars) -> dict:
     return {
         "factor_sets": list(config.factor_sets),
         "normalize": config.normalize,
+        "dtype": config.dtype,
         "label_horizon": config.label_horizon,
         "corporate_actions": bars.store.actions_digest(),
     }
@@ -66,7 +69,7 @@ def _first_day_to_build(
     if state is None:
         return None, "no features stored in this layout yet"
     if state["built_from"] != built_from:
-        return None, "factor sets, normalization, label horizon or corporate actions changed"
+        return None, "factor sets, normalization, dtype, label horizon or corporate actions changed"
     first = date.fromisoformat(state["stable_before"])
     if bars.store.written_ns(first) != state["bars_written_ns"]:
         return None, f"bars of days before {first} were rewritten"
@@ -100,7 +103,7 @@ def features(
     context: dg.AssetExecutionContext, config: FeaturesConfig, raw_bars: StoredBars
 ) -> Iterator:
     """The chosen factor sets per (symbol, day) plus the forward-return label (null if unknown)."""
-    factor_config = FactorSetConfig(tuple(config.factor_sets), config.normalize)
+    factor_config = FactorSetConfig(tuple(config.factor_sets), config.normalize, config.dtype)
     store = context.resources.day_store_io_manager.store(context.asset_key)
     built_from = _built_from(config, raw_bars)
     lookback = factor_config.lookback
@@ -158,6 +161,7 @@ def features(
             "rebuild_reason": reason,
             "factor_sets": ", ".join(config.factor_sets),
             "normalize": config.normalize,
+            "dtype": config.dtype,
             "n_features": len(names),
             "features": ", ".join(names) if len(names) <= 40 else f"{len(names)} factors",
             "label_horizon": config.label_horizon,

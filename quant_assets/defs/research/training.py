@@ -21,13 +21,14 @@ from quant_assets.metadata import (
     rounded,
 )
 from quant_assets.resources import MlflowResource
+from quant_engine.data.store import DayFrameStore
 from quant_engine.evaluation.leakage import shifted_label_probe
 from quant_engine.evaluation.performance import TRADING_DAYS
 from quant_engine.evaluation.sharpe import deflated_sharpe_ratio
 from quant_engine.features import LABEL, LABEL_HORIZON, feature_names
 from quant_engine.models.base import AlphaModel
 from quant_engine.models.importance import feature_importance
-from quant_engine.models.panel import is_sorted_by_key
+from quant_engine.models.panel import Panel, is_sorted_by_key
 from quant_engine.models.walk_forward import (
     FoldResult,
     WalkForwardConfig,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from quant_engine.evaluation.report import EvaluationReport
 
 LEAKAGE_PROBE = "shifted_label_probe"
+READ_DAYS = 64  # stored feature days read at once while assembling the training panel
 
 
 class TrainingConfig(dg.Config):
@@ -89,15 +91,33 @@ def deflated_sharpe(
     return {"long_short.deflated_sharpe": dsr, "n_trials": float(len(trials))}
 
 
+def training_panel(features: pl.DataFrame | DayFrameStore) -> tuple[pl.DataFrame, Panel]:
+    """The feature frame sorted by (symbol, timestamp) and its float32 panel.
+
+    From a store, the panel is assembled ``READ_DAYS`` days at a time and the frame's feature
+    columns are views of it, so the features are held once; a frame is sorted (when it is not)
+    and copied into the panel.
+    """
+    if isinstance(features, DayFrameStore):
+        parts = features.scan_parts(READ_DAYS)
+        if not parts:
+            raise ValueError(f"{features.root}: no feature days stored")
+        names = feature_names(pl.DataFrame(schema=parts[0].collect_schema()))
+        return Panel.read(parts, names)
+    if not is_sorted_by_key(features):
+        features = features.sort("symbol", "timestamp")
+    return features, Panel.from_frame(features, feature_names(features))
+
+
 def _importance(result: WalkForwardResult, features: pl.DataFrame, names: list[str]):
-    """Feature importance of the final model on the last test block (its out-of-sample days)."""
-    ordered = features if is_sorted_by_key(features) else features.sort("symbol", "timestamp")
+    """Feature importance of the final model on the last test block (its out-of-sample days);
+    ``features`` sorted by (symbol, timestamp)."""
     last = result.folds[-1].fold
-    rows = ordered.select(
+    rows = features.select(
         pl.col("timestamp").is_between(last.test_start, last.test_end) & pl.col(LABEL).is_not_null()
     )
     return feature_importance(
-        result.final_model, ordered, names, np.flatnonzero(rows.to_series().to_numpy())
+        result.final_model, features, names, np.flatnonzero(rows.to_series().to_numpy())
     )
 
 
@@ -132,11 +152,14 @@ def train_and_register(
     model_factory: Callable[[], AlphaModel],
     model_config: Any,
     training: TrainingConfig,
-    features: pl.DataFrame,
+    features: pl.DataFrame | DayFrameStore,
     raw_bars: pl.DataFrame,
     mlflow: MlflowResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Train ``family`` walk-forward, track and register it, then probe it for leakage.
+
+    One panel of the features (see :func:`training_panel`) serves the walk-forward and the
+    probe.
 
     The MLflow run opens before the first fold: fold metrics appear as folds finish. Every
     family logs the same params (common ones first) and metric names, so comparing them in
@@ -148,7 +171,8 @@ def train_and_register(
     from quant_engine.models.packaging import AlphaPyfunc
 
     walk = training.walk_forward()
-    names = feature_names(features)
+    features, panel = training_panel(features)
+    names = panel.names
     horizon = int(features[LABEL_HORIZON].max())
     # Splits that cannot work fail here, before the run leaves traces in MLflow.
     walk_forward_folds(features["timestamp"].unique().sort().to_list(), walk, horizon)
@@ -178,7 +202,7 @@ def train_and_register(
                 )
             mlflow.log_metrics({"fold_ic": fold.ic, "fold_rank_ic": fold.rank_ic}, fold.fold.index)
 
-        result = run_walk_forward(features, names, model_factory, walk, horizon, on_fold)
+        result = run_walk_forward(features, names, model_factory, walk, horizon, on_fold, panel)
         report = evaluate_predictions(result, features, raw_bars)
         importance = _importance(result, features, names)
         mlflow.log_table(importance, "feature_importance.json")
@@ -237,6 +261,7 @@ def train_and_register(
         training.probe_z,
         horizon,
         result.daily if probe_walk == walk else None,
+        panel,
     )
     mlflow.tag_version(model_uri, "leakage_probe", "leak" if probe["leak"] else "passed")
     yield dg.AssetCheckResult(

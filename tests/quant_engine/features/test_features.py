@@ -117,3 +117,21 @@ def test_sequence_models_learn_from_the_raw_window(small_market):
         WalkForwardConfig(min_train_days=250, retrain_every=225, valid_days=40),
     )
     assert result.summary["rank_ic"] > 0.04, result.summary
+
+
+def test_float32_sets_are_the_float64_values_rounded_once(small_market):
+    sets = ("basic", "alpha158", "raw_window")
+    wide = build_factor_sets(small_market.bars, FactorSetConfig(sets))
+    narrow = build_factor_sets(small_market.bars, FactorSetConfig(sets, dtype="float32"))
+    names = [c for c in wide.columns if c not in ("symbol", "timestamp")]
+    assert all(narrow.schema[name] == pl.Float32 for name in names)
+    assert_frame_equal(narrow, wide.with_columns(pl.col(names).cast(pl.Float32)), check_exact=True)
+    # Normalized in float64 from the rounded factors: z-scores within 1e-4.
+    z = build_factor_sets(small_market.bars, FactorSetConfig(sets, "zscore", "float32"))
+    z_wide = build_factor_sets(small_market.bars, FactorSetConfig(sets, "zscore"))
+    assert z.schema["KMID"] == pl.Float32
+    np.testing.assert_allclose(
+        z.select(names).to_numpy(), z_wide.select(names).to_numpy(), rtol=1e-4, atol=1e-4
+    )
+    with pytest.raises(ValueError, match="unknown feature dtype"):
+        FactorSetConfig(dtype="float16")

@@ -32,3 +32,23 @@ def test_windows_hold_each_symbols_own_history():
 def test_unsorted_frames_are_refused():
     with pytest.raises(ValueError, match="sorted by symbol, then timestamp"):
         Panel.from_frame(_frame().reverse(), ["x"])
+
+
+def test_a_panel_read_from_stored_days_shares_its_matrix_with_the_frame(tmp_path):
+    from quant_engine.data.store import DayFrameStore
+
+    frame = _frame().with_columns(
+        pl.datetime(2024, 1, pl.col("timestamp")).alias("timestamp"),
+        pl.col("x").cast(pl.Float32),
+        pl.when(pl.col("y") > 1).then(None).otherwise(pl.col("y")).cast(pl.Float32).alias("y"),
+        pl.lit(0.5).alias("label"),
+    )
+    store = DayFrameStore(tmp_path / "features.parquet")
+    store.write(frame.sample(fraction=1.0, shuffle=True, seed=1), replace_all=True)
+    read, panel = Panel.read(store.scan_parts(2), ["x", "y"])
+    assert read.equals(frame)
+    expected = Panel.from_frame(frame, ["x", "y"])
+    np.testing.assert_array_equal(panel.features, expected.features)
+    np.testing.assert_array_equal(panel.position, expected.position)
+    panel.features[0, 0] = 7.0  # the frame's feature columns are views of the matrix
+    assert read["x"][0] == 7.0

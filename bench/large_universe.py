@@ -79,7 +79,8 @@ several times a quiet machine's; ``--symbols 300 --days 2520 --factor-sets basic
 --retrain-every 1260 --n-estimators 30``, 2 folds): features 1,113 MiB peak RSS (2.2x the
 matrix; 6,166 MiB storing float64 before), alpha_model 2,891 MiB (5.7x, a fixed part of the
 process included), signals to target_portfolio under 700 MiB (``rebalance`` then failed:
-"Cannot access partition_key for a non-partitioned run"); model IC 0.0663 vs oracle IC
+"Cannot access partition_key for a non-partitioned run"; it now runs on the paper account's
+partition); model IC 0.0663 vs oracle IC
 0.0707 (94%). The same with ``--symbols 100`` (169 MiB matrix): features 724 MiB,
 alpha_model 2,062 MiB. Per MiB of matrix, the two sizes differ by 1.15 MiB (features) and
 2.45 MiB (alpha_model) over fixed parts of about 530 and 1,650 MiB: 3,000 x 2,520 (5.0 GiB)
@@ -231,6 +232,7 @@ def run_step(step: str, home: Path) -> dict[str, Any]:
     import polars as pl
 
     from quant_assets.definitions import defs
+    from quant_assets.defs.live.assets import ACCOUNTS
     from quant_assets.defs.market_data.history import raw_bars_store, seed_history
     from quant_assets.resources import MarketDataResource
     from quant_assets.resources.broker import BrokerResource
@@ -252,19 +254,20 @@ def run_step(step: str, home: Path) -> dict[str, Any]:
         outcome["rows"] = store.scan().select(pl.len()).collect().item()
         outcome["metadata"] = {"stored_days": len(store.days()), "last_day": str(last_day)}
     else:
-        resources = {
-            **definitions.resources,
-            "market_data": market_data,
-            "broker": BrokerResource(kind="paper", dry_run=False),
-        }
+        broker = BrokerResource(kind="paper", dry_run=False)
+        resources = {**definitions.resources, "market_data": market_data, "broker": broker}
+        partition = {"raw_bars": last_day.isoformat()}
+        partition |= dict.fromkeys(("rebalance", "reconciliation"), broker.label)  # its account
         with dg.DagsterInstance.get() as instance:
+            if step in ("rebalance", "reconciliation"):
+                instance.add_dynamic_partitions(ACCOUNTS.name, [broker.label])
             result = dg.materialize(
                 definitions.assets,
                 selection=[step, *ALSO_SELECTED.get(step, [])],
                 resources=resources,
                 run_config=config.run_config(step),
                 instance=instance,
-                partition_key=last_day.isoformat() if step == "raw_bars" else None,
+                partition_key=partition.get(step),
                 raise_on_error=False,
                 tags={"quant/bench": "large_universe"},
             )

@@ -298,9 +298,8 @@ class Simulator:
     def _compiles(self, panel: BarPanel) -> bool:
         """Whether the bar loop can run compiled (:func:`kernels.bar_loop_kernel`): a strategy
         with :class:`~quant_engine.simulation.strategies.PanelSignals`, linear costs, no
-        volume cap, full capital, no weight limits, execution or cycle record, and bars."""
+        volume cap, full capital, no execution or cycle record, and bars."""
         cfg = self.config
-        limits = cfg.limits
         ts = panel.timestamps
         return (
             callable(getattr(self.strategy, "panel_signals", None))
@@ -310,9 +309,6 @@ class Simulator:
             and cfg.portfolio.max_volume_share is None
             and isinstance(cfg.capital_policy, FullCapital)
             and not cfg.capital_policy.needs_risk
-            and limits.max_gross_exposure is None
-            and limits.turnover_cap is None
-            and limits.kelly_fraction == 1.0
             and len(ts) > 0
             and all(map(gt, ts[1:], ts))  # each after the last, else: LookaheadError
         )
@@ -320,10 +316,11 @@ class Simulator:
     def _run_compiled(self, panel: BarPanel, artifacts: RunArtifacts | None) -> SimulationResult:
         """:meth:`_run` for the runs :meth:`_compiles` accepts, with the same events in the
         same order: the signals come from the strategy's panel form (each row from the bars up
-        to its own), the target weights of every decision from the decision core up front, and
-        the bars run in :func:`kernels.bar_loop_kernel`, in chunks of ``progress_interval``
-        bars when there is a progress callback, a cancel token (checked between chunks) or a
-        trade log (written after each chunk)."""
+        to its own), the target weights of every decision from the decision core up front
+        (the kernel scales them by the weight limits at the decision and caps each rebalance's
+        turnover), and the bars run in :func:`kernels.bar_loop_kernel`, in chunks of
+        ``progress_interval`` bars when there is a progress callback, a cancel token (checked
+        between chunks) or a trade log (written after each chunk)."""
         cfg, rules, limits = self.config, self.config.portfolio, self.config.limits
         started = time.perf_counter()
         symbols, timestamps = panel.symbols, panel.timestamps
@@ -362,6 +359,9 @@ class Simulator:
                 cfg.fill_at == "same_close",
                 cfg.mark == "exact",
                 np.nan if stop is None else stop,
+                limits.kelly_fraction,
+                np.nan if limits.max_gross_exposure is None else limits.max_gross_exposure,
+                np.nan if limits.turnover_cap is None else limits.turnover_cap,
             ],
             dtype=float,
         )
@@ -445,6 +445,7 @@ class Simulator:
             rows,
             artifacts,
             [],
+            loop="compiled",
         )
 
     def _run(
@@ -642,7 +643,7 @@ class Simulator:
             quantity = plan.trades[order]
             price = prices[order]
             if limits.turnover_cap is not None:
-                quantity *= limits.turnover_scale(float(np.abs(quantity * price).sum()), equity)
+                quantity *= limits.turnover_scale(quantity, price, equity)
             sigma, adv = known_risk(order, p.sigma, p.adv)
             if cfg.record_cycles:
                 cycles.append(
@@ -721,11 +722,10 @@ class Simulator:
                     weights = core.target_weights(signal.scores, eligible)
                     short.append(bool(too_few_scores(signal.scores, eligible, rules)))
                     short_at.append(ts)
-                    share = 1.0  # the book's share behind a weight of 1 (a sleeve's, per symbol)
+                    sleeves = None  # per symbol, a weight of 1 is its sleeve's share
                     if per_symbol and limits.max_gross_exposure is not None:
                         sleeves = book.state(mark).sleeve_equity
-                        share = sleeves / sleeves.sum()
-                    weights = limits.cap_weights(policy.scale(weights, sigma), share)
+                    weights = limits.cap_weights(policy.scale(weights, sigma), sleeves)
                     pending = _Pending(weights, sigma, adv, signal.scores, eligible, ts)
             equity_close = book.equity(mark)
             if exact and columns["equity_close"] and _stale(book.shares, bar.close):
@@ -818,9 +818,11 @@ class Simulator:
         desk: ExecutionDesk | None = None,
         last_ts: Any = None,
         mark: np.ndarray | None = None,
+        loop: str = "python",
     ) -> SimulationResult:
         """The run's result from its tables: metrics, the last progress call, artifacts;
-        ``signals`` builds the signal table (only when artifacts or the result ask for it)."""
+        ``signals`` builds the signal table (only when artifacts or the result ask for it);
+        ``loop`` (the bar loop that ran: ``python`` or ``compiled``) goes to the manifest."""
         cfg = self.config
         final_equity = float(bars[bars.columns[1]][-1]) if bars.height else cfg.capital
         metrics = _metrics(bars, active_from, trades, cfg.capital)
@@ -847,7 +849,7 @@ class Simulator:
                 metrics,
                 bars,
                 trades,
-                {"bar_events": bars.height * n_symbols, "wall_s": wall},
+                {"bar_events": bars.height * n_symbols, "wall_s": wall, "loop": loop},
                 {"signals": signals(), "round_trips": round_trips(trades, bars["timestamp"])},
             )
         return SimulationResult(

@@ -318,6 +318,40 @@ def fill_sums(quantity, price, cost):  # pragma: no cover - compiled
     return net, traded, paid
 
 
+@numba.njit(cache=True)
+def cap_weights_kernel(weights, sleeves, kelly_fraction, max_gross):  # pragma: no cover
+    """``weights`` scaled by the Kelly fraction, then down to the gross exposure cap
+    ``max_gross`` (NaN: none): a weight of 1 stands for the whole book, or with ``sleeves``
+    (each per-symbol sleeve's equity; empty for book weights) for its sleeve's share of them."""
+    w = weights * kelly_fraction if kelly_fraction != 1.0 else weights
+    if max_gross == max_gross:
+        gross = 0.0
+        if sleeves.shape[0] > 0:
+            total = 0.0
+            for j in range(sleeves.shape[0]):
+                total += sleeves[j]
+            for j in range(w.shape[0]):
+                gross += abs(w[j]) * (sleeves[j] / total)
+        else:
+            for j in range(w.shape[0]):
+                gross += abs(w[j])
+        if gross > max_gross:
+            w = w * (max_gross / gross)
+    return w
+
+
+@numba.njit(cache=True)
+def turnover_scale_kernel(quantity, price, equity, cap):  # pragma: no cover - compiled
+    """Fraction of a rebalance trading ``quantity`` at ``price`` that may trade under the
+    turnover cap ``cap`` (largest traded notional, as a fraction of ``equity``; NaN: none)."""
+    traded = 0.0
+    for k in range(quantity.shape[0]):
+        traded += abs(quantity[k] * price[k])
+    if cap != cap or equity <= 0 or traded <= 0:
+        return 1.0
+    return min(1.0, cap * equity / traded)
+
+
 @numba.njit(cache=True, inline="always")
 def _stale_kernel(shares, prices):  # pragma: no cover - compiled
     """Whether a held name has no price here (``mark: exact`` does not re-mark then)."""
@@ -371,6 +405,8 @@ def _execute_kernel(
     equity = state[0] + book_value(shares, marks)
     quantity = trades[order]
     price = prices[order]
+    if rules[12] == rules[12]:  # the turnover cap
+        quantity *= turnover_scale_kernel(quantity, price, equity, rules[12])
     cost = np.abs(quantity * price) * rate
     pnl, position = apply_fills_kernel(
         shares, avg_cost, realized, cash_flow, order, quantity, price, cost
@@ -415,7 +451,8 @@ def bar_loop_kernel(
     """The simulator's bar loop (``Simulator._run``) for a weight strategy whose signals are
     known up front, over rows ``start`` to ``stop``; returns the next row to run.
 
-    ``decision[t]`` is the row of ``weights`` decided at bar ``t``'s close (-1: none) and
+    ``decision[t]`` is the row of ``weights`` decided at bar ``t``'s close (-1: none; the row
+    is capped there, in place, by :func:`cap_weights_kernel` from the book at that close) and
     ``active`` whether that decision has an eligible name. ``book`` stacks shares, average
     cost, realized PnL and cash flow; ``state`` holds cash, costs paid, the equity peak and the
     cumulative realized PnL; ``flags`` whether the run halted, the pending decision (-1: none,
@@ -427,13 +464,15 @@ def bar_loop_kernel(
     more. ``out`` gets the per-bar columns (equity at the open or fill, at the close, cash,
     gross exposure, turnover, cost), ``out_held`` the names held. ``rules``: capital, per
     symbol (1/0), cost rate, entry scale, dust, minimum trade, invested share, same close
-    (1/0), exact marks (1/0), drawdown stop (NaN: none). numba's cache does not see a change
+    (1/0), exact marks (1/0), drawdown stop (NaN: none), Kelly fraction, gross exposure cap
+    (NaN: none), turnover cap (NaN: none). numba's cache does not see a change
     to ``portfolio/kernels.py``, whose planner and fills this compiles in (README, Start-up).
     """
     n = open_.shape[1]
     same_close = rules[7] != 0.0
     exact = rules[8] != 0.0
     stop_at = rules[9]
+    capital, per_symbol, kelly, max_gross = rules[0], rules[1] != 0.0, rules[10], rules[11]
     shares = book[0]
     flat = np.zeros(n)
     capacity = fills.shape[0]
@@ -458,7 +497,13 @@ def bar_loop_kernel(
             flags[1] = -1
         update_marks(mark, c)
         if flags[0] == 0 and decision[i] >= 0:
-            flags[1] = decision[i]
+            d = decision[i]
+            if kelly != 1.0 or max_gross == max_gross:
+                sleeves = flat[:0]
+                if per_symbol and max_gross == max_gross:
+                    sleeves = capital / n + book[3] + shares * mark
+                weights[d] = cap_weights_kernel(weights[d], sleeves, kelly, max_gross)
+            flags[1] = d
             flags[2] = i
         equity_close = state[0] + book_value(shares, mark)
         if exact and i > 0 and _stale_kernel(shares, c):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quant_engine.simulation.kernels import cap_weights_kernel, turnover_scale_kernel
+
 
 @dataclass(frozen=True)
 class RiskLimits:
@@ -36,25 +38,27 @@ class RiskLimits:
         if not 0 < self.kelly_fraction <= 1:
             raise ValueError(f"kelly_fraction must be in (0, 1], got {self.kelly_fraction}")
 
-    def cap_weights(self, weights: np.ndarray, share: np.ndarray | float = 1.0) -> np.ndarray:
+    def cap_weights(self, weights: np.ndarray, sleeves: np.ndarray | None = None) -> np.ndarray:
         """Scale by the Kelly fraction, then down to the gross exposure cap.
 
-        ``share`` is the fraction of the book a weight of 1 stands for: 1 for book weights,
-        each sleeve's share of equity for per-symbol sleeve weights.
+        A weight of 1 stands for the whole book, or with ``sleeves`` (each per-symbol sleeve's
+        equity) for its sleeve's share of the book. The simulator's compiled loop applies the
+        same :func:`~quant_engine.simulation.kernels.cap_weights_kernel`.
         """
-        if self.kelly_fraction != 1.0:
-            weights = weights * self.kelly_fraction
-        if self.max_gross_exposure is not None:
-            gross = float(np.abs(weights) @ np.broadcast_to(share, np.shape(weights)))
-            if gross > self.max_gross_exposure:
-                weights = weights * (self.max_gross_exposure / gross)
-        return weights
+        cap = np.nan if self.max_gross_exposure is None else self.max_gross_exposure
+        return cap_weights_kernel(
+            np.asarray(weights, dtype=float),
+            np.zeros(0) if sleeves is None else np.asarray(sleeves, dtype=float),
+            float(self.kelly_fraction),
+            float(cap),
+        )
 
-    def turnover_scale(self, traded_notional: float, equity: float) -> float:
-        """Fraction of a rebalance that may trade under the turnover cap."""
-        if self.turnover_cap is None or equity <= 0 or traded_notional <= 0:
-            return 1.0
-        return min(1.0, self.turnover_cap * equity / traded_notional)
+    def turnover_scale(self, quantity: np.ndarray, price: np.ndarray, equity: float) -> float:
+        """Fraction of a rebalance trading ``quantity`` at ``price`` that may trade under the
+        turnover cap (:func:`~quant_engine.simulation.kernels.turnover_scale_kernel`, as the
+        compiled loop applies it)."""
+        cap = np.nan if self.turnover_cap is None else self.turnover_cap
+        return turnover_scale_kernel(quantity, price, float(equity), float(cap))
 
     def breached_drawdown(self, drawdown: float) -> bool:
         return self.drawdown_stop is not None and drawdown <= -self.drawdown_stop

@@ -1,5 +1,6 @@
 """The compiled bar loop gives what the Python loop gives: bars, fills, signals, artifacts."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -145,4 +146,35 @@ def test_progress_cancel_and_artifacts_alike(tmp_path):
     assert compiled.status == "cancelled" and compiled.bars.height == 320
     assert calls == python_calls
     assert log == python_log and log.count("\n") == compiled.trades.height
+    _assert_same(compiled, python)
+
+
+LIMITS = {
+    "gross": {"max_gross_exposure": 0.4},
+    "kelly": {"kelly_fraction": 0.6},
+    "kelly_gross_stop": {"kelly_fraction": 0.8, "max_gross_exposure": 0.5, "drawdown_stop": 0.1},
+    "turnover": {"turnover_cap": 0.05},
+    "all": {"kelly_fraction": 0.9, "max_gross_exposure": 0.6, "turnover_cap": 0.1},
+}
+
+
+@pytest.mark.parametrize("limits", sorted(LIMITS))
+@pytest.mark.parametrize("rules", ["sleeves", "sleeves_long_short_lots", "top_k", "long_short"])
+@pytest.mark.parametrize("fill_at", ["next_open", "same_close"])
+def test_weight_limits_alike(limits, rules, fill_at):
+    """The Kelly fraction, the gross exposure cap (per sleeve: from the book's sleeves at the
+    decision) and the turnover cap scale the compiled loop's trades as the Python loop's."""
+    panel = _market(3)
+    strategy = (lambda: SmaCrossover(5, 20)) if "sleeves" in rules else (lambda: Momentum(10))
+    config = SimulationConfig(
+        capital=1e6,
+        costs=COSTS,
+        portfolio=ConstructionConfig(**RULES[rules]),
+        fill_at=fill_at,
+        limits=RiskLimits(**LIMITS[limits]),
+    )
+    compiled, python = _both(config, strategy, panel)
+    unlimited = Simulator(replace(config, limits=RiskLimits()), strategy()).run(panel)
+    assert compiled.trades.height > 20
+    assert not compiled.bars["gross_exposure"].equals(unlimited.bars["gross_exposure"])
     _assert_same(compiled, python)

@@ -44,8 +44,18 @@ def test_quant_run_writes_a_profiled_artifact_folder(tmp_path, capsys):
         p.name for p in folder.iterdir()
     }
     assert summary["metrics"]["n_fills"] > 0
+    assert json.loads((folder / "manifest.json").read_text())["loop"] == "python"  # impact
     stats = pstats.Stats(str(folder / "profile.pstats"))
     assert any("engine.py" in key[0] for key in stats.stats)
+
+
+def test_the_sma_crossover_config_runs_the_compiled_loop(tmp_path, capsys):
+    """The shipped config (sleeves under a gross exposure cap and a drawdown stop) takes the
+    compiled bar loop, which its start-up budget needs (``bench/run_start.py``)."""
+    config = REPO_ROOT / "configs" / "sma_crossover.yaml"
+    assert main(["run", "-c", str(config), "--out", str(tmp_path)]) == 0
+    (folder,) = tmp_path.iterdir()
+    assert json.loads((folder / "manifest.json").read_text())["loop"] == "compiled"
 
 
 HEAVY = ("matplotlib", "torch", "mlflow", "lightgbm", "dagster", "sklearn", "sqlalchemy")

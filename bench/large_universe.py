@@ -80,11 +80,18 @@ several times a quiet machine's; ``--symbols 300 --days 2520 --factor-sets basic
 matrix; 6,166 MiB storing float64 before), alpha_model 2,891 MiB (5.7x, a fixed part of the
 process included), signals to target_portfolio under 700 MiB (``rebalance`` then failed:
 "Cannot access partition_key for a non-partitioned run"; it now runs on the paper account's
-partition); model IC 0.0663 vs oracle IC
-0.0707 (94%). The same with ``--symbols 100`` (169 MiB matrix): features 724 MiB,
-alpha_model 2,062 MiB. Per MiB of matrix, the two sizes differ by 1.15 MiB (features) and
-2.45 MiB (alpha_model) over fixed parts of about 530 and 1,650 MiB: 3,000 x 2,520 (5.0 GiB)
-extrapolates to about 6.2 GiB and 13.8 GiB, within 24 GiB. 3,000 x 2,520 was not run here.
+partition); model IC 0.0663 vs oracle IC 0.0707 (94%). The same with ``--symbols 100`` (169 MiB
+matrix): features 724 MiB, alpha_model 2,062 MiB.
+
+3,000 x 2,520 (a 5.0 GiB matrix), ``--symbols 3000 --days 2520 --factor-sets basic,alpha158
+--retrain-every 1260 --n-estimators 30 --max-abs-return 3.0`` (the seeded market's heavy tails
+give two daily moves beyond 100% among its 7.6 M, which the seed's jump check rejects at the
+default 1.0), 2026-12-01 with the test suite running beside it (load average 3-6): seed 56.7 s
+and 2,734 MiB, raw_bars 348 MiB, features 230.2 s and **8,257 MiB** (1.6x the matrix),
+alpha_model **13.0 GiB** (the process's high-water mark through both folds, the model's
+registration and into the shifted-label leakage probe, one more walk-forward on the same
+panel; 2.6x the matrix, about 1.6 GiB of it the process's fixed part). That run was stopped in
+the probe to free the machine, so the later assets were not measured at this size.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The compiled bar loop gives what the Python loop gives: bars, fills, signals, artifacts."""
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -76,17 +77,24 @@ RULES = {
 }
 
 
+def _setup(rules: str, **settings) -> tuple[SimulationConfig, Callable[[], object]]:
+    """A run's config under the rule set ``rules`` and a factory of its strategy (SMA crossover
+    for sleeves, momentum for ranked books)."""
+    strategy = (lambda: SmaCrossover(5, 20)) if "sleeves" in rules else (lambda: Momentum(10))
+    config = SimulationConfig(
+        capital=1e6, costs=COSTS, portfolio=ConstructionConfig(**RULES[rules]), **settings
+    )
+    return config, strategy
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("rules", sorted(RULES))
 @pytest.mark.parametrize("fill_at", ["next_open", "same_close"])
 @pytest.mark.parametrize("mark", ["ffill", "exact"])
 def test_compiled_loop_equals_python_loop(seed, rules, fill_at, mark):
     panel = _market(seed)
-    strategy = (lambda: SmaCrossover(5, 20)) if "sleeves" in rules else (lambda: Momentum(10))
-    config = SimulationConfig(
-        capital=1e6,
-        costs=COSTS,
-        portfolio=ConstructionConfig(**RULES[rules]),
+    config, strategy = _setup(
+        rules,
         fill_at=fill_at,
         mark=mark,
         limits=RiskLimits(drawdown_stop=0.25 if seed == 2 else None),
@@ -165,14 +173,7 @@ def test_weight_limits_alike(limits, rules, fill_at):
     """The Kelly fraction, the gross exposure cap (per sleeve: from the book's sleeves at the
     decision) and the turnover cap scale the compiled loop's trades as the Python loop's."""
     panel = _market(3)
-    strategy = (lambda: SmaCrossover(5, 20)) if "sleeves" in rules else (lambda: Momentum(10))
-    config = SimulationConfig(
-        capital=1e6,
-        costs=COSTS,
-        portfolio=ConstructionConfig(**RULES[rules]),
-        fill_at=fill_at,
-        limits=RiskLimits(**LIMITS[limits]),
-    )
+    config, strategy = _setup(rules, fill_at=fill_at, limits=RiskLimits(**LIMITS[limits]))
     compiled, python = _both(config, strategy, panel)
     unlimited = Simulator(replace(config, limits=RiskLimits()), strategy()).run(panel)
     assert compiled.trades.height > 20

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import subprocess
 from dataclasses import asdict, fields, is_dataclass
 from datetime import UTC, datetime
@@ -50,57 +49,11 @@ def write_strict_json(target: Path, payload: Any) -> Path:
     return target
 
 
-def _read_head(where: Path) -> str | None:
-    """The commit that ``HEAD`` of the checkout holding ``where`` names, read from its files
-    (``.git`` a folder or, in a linked worktree, a ``gitdir:`` file; loose or packed refs), or
-    ``None`` where they hold something else (then git itself is asked)."""
-    top = next((d for d in (where, *where.parents) if (d / ".git").exists()), None)
-    if top is None:
-        return None
-    gitdir = top / ".git"
-    if gitdir.is_file():  # a linked worktree: "gitdir: <its folder in the main .git>"
-        text = gitdir.read_text().strip()
-        if not text.startswith("gitdir: "):
-            return None
-        gitdir = (top / text.removeprefix("gitdir: ")).resolve()
-    common = gitdir
-    if (gitdir / "commondir").is_file():  # refs other than HEAD live in the main .git
-        common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
-    head = (gitdir / "HEAD").read_text().strip()
-    if not head.startswith("ref: "):
-        return head if _is_sha(head) else None  # detached
-    ref = head.removeprefix("ref: ")
-    for folder in (gitdir, common):
-        if (folder / ref).is_file():
-            sha = (folder / ref).read_text().strip()
-            return sha if _is_sha(sha) else None
-    if (common / "packed-refs").is_file():
-        for line in (common / "packed-refs").read_text().splitlines():
-            sha, _, name = line.partition(" ")
-            if name == ref and _is_sha(sha):
-                return sha
-    return None
-
-
-def _is_sha(text: str) -> bool:
-    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
-
-
 @functools.cache
 def git_sha(directory: Path | None = None) -> str:
-    """The commit of the checkout holding this package, or ``unknown`` outside git.
-
-    Read from the checkout's files where they say it plainly (no ``git`` process, tens of ms);
-    otherwise (``GIT_DIR`` set, a reftable, a damaged folder) from ``git rev-parse HEAD``.
-    """
+    """The commit of the checkout holding this package (``git rev-parse HEAD``, asked once a
+    process), or ``unknown`` outside git or without git."""
     where = directory or Path(__file__).resolve().parent
-    if "GIT_DIR" not in os.environ:
-        try:
-            sha = _read_head(where)
-        except (OSError, UnicodeDecodeError):
-            sha = None
-        if sha is not None:
-            return sha
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10

@@ -111,6 +111,29 @@ def test_blas_kernels_still_work_after_a_run_skipped_the_blas_probe(tmp_path):
     assert done.stdout.strip().endswith("ok"), done.stderr
 
 
+def test_a_numba_that_needs_blas_to_import_still_runs(tmp_path):
+    """Where numba's array module cannot be imported without scipy's BLAS, the run imports it
+    as numba wants instead of failing."""
+    path = _write(tmp_path, CONFIG)
+    code = (
+        "import importlib.abc, sys\n"
+        "class NeedsBlas(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        blocked = 'scipy.linalg.cython_blas' in sys.modules\n"
+        "        if name == 'numba.np.arraymath' and blocked:\n"
+        "            raise ImportError('this numba needs scipy.linalg.cython_blas')\n"
+        "sys.meta_path.insert(0, NeedsBlas())\n"
+        "from quant_engine.simulation.runner import run_from_config\n"
+        f"run_from_config({str(path)!r}, out={str(tmp_path / 'out')!r})\n"
+        "assert 'numba.np.arraymath' in sys.modules\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert done.stdout.strip().endswith("ok"), done.stderr
+
+
 def test_vectorized_and_event_driven_runs_of_a_config_agree(tmp_path, capsys):
     results = {}
     for simulator in ("vectorized", "event_driven"):

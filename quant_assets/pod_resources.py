@@ -41,7 +41,8 @@ class PodResources:
 
 
 # Sizes of the training steps: tree and linear models on CPUs, neural families on one GPU.
-# 500 symbols x 20 years with basic + alpha158 features peaks at 8.7 GiB (bench/large_universe.py).
-LIGHTGBM_POD = PodResources(cpu="2", memory="12Gi")
+# 3,000 symbols x 10 years with basic + alpha158 features peaks at 12.5 GiB in alpha_model
+# (bench/large_universe.py, 2026-12-01): the limit leaves a quarter on top of that.
+LIGHTGBM_POD = PodResources(cpu="2", memory="16Gi")
 RIDGE_POD = PodResources(cpu="1", memory="2Gi")
 NEURAL_POD = PodResources(cpu="2", memory="8Gi", gpus=1)

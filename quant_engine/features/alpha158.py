@@ -7,11 +7,15 @@ Qlib's VWAP ratio uses the typical price ``(high + low + close) / 3``, as daily 
 The loops live in ``features.kernels``: a row's factors depend on the bars of its windows
 alone, bit for bit. They compute in float64 and write into two blocks of the stored ``dtype``
 (float32: each value rounded once) whose rows become the result's columns without a copy, so a
-build's peak is its result plus the sorted bars.
+build's peak is its result plus the sorted bars. The rolling loop runs on every CPU the process
+may use, the symbols split into runs of about equal rows: the same values, bit for bit.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +58,28 @@ def _columns(names, block: np.ndarray) -> list[pl.Series]:
     return [pl.Series(name, row, nan_to_null=True) for name, row in zip(names, block, strict=True)]
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _rolling(h, lo, c, v, offsets, windows, block, threads: int) -> None:
+    """:func:`rolling_kernel` over the symbols in up to ``threads`` runs of about equal rows,
+    side by side: the kernel releases the GIL and each run writes its own symbols' rows."""
+    n_symbols = offsets.shape[0] - 1
+    targets = np.linspace(0, offsets[-1], max(1, min(threads, n_symbols)) + 1)[1:-1]
+    bounds = np.unique([0, *np.searchsorted(offsets, targets), n_symbols])
+    runs = [offsets[a : b + 1] for a, b in itertools.pairwise(bounds)]
+    if len(runs) <= 1:
+        rolling_kernel(h, lo, c, v, offsets, windows, block)
+        return
+    with ThreadPoolExecutor(len(runs)) as pool:
+        for done in [pool.submit(rolling_kernel, h, lo, c, v, r, windows, block) for r in runs]:
+            done.result()
+
+
 def build_alpha158(
     bars: pl.DataFrame | pl.LazyFrame,
     config: Alpha158Config | None = None,
@@ -75,7 +101,7 @@ def build_alpha158(
     columns = [*frame.get_columns()[:2], *_columns(SINGLE_DAY, block)]
     windows = sorted(cfg.windows)
     block = np.empty((len(ROLLING) * len(windows), frame.height), dtype=out)  # columns share it
-    rolling_kernel(h, lo, c, v, offsets, np.array(windows, dtype=np.int64), block)
+    _rolling(h, lo, c, v, offsets, np.array(windows, dtype=np.int64), block, _cpus())
     names = [f"{name}{d}" for d in windows for name in ROLLING]
     by_name = dict(zip(names, _columns(names, block), strict=True))
     columns += [by_name[name] for name in alpha158_columns(cfg)[len(SINGLE_DAY) :]]

@@ -74,7 +74,7 @@ def _quantile(window, q):  # pragma: no cover - compiled
     return window[below] + (window[below + 1] - window[below]) * (pos - below)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rolling_kernel(h, lo, c, v, offsets, windows, out):  # pragma: no cover - compiled
     """The 29 rolling factors of every window into ``out`` (29 x len(windows) rows x bars).
 

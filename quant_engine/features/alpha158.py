@@ -8,15 +8,18 @@ The loops live in ``features.kernels``: a row's factors depend on the bars of it
 alone, bit for bit. They compute in float64 and write into two blocks of the stored ``dtype``
 (float32: each value rounded once) whose rows become the result's columns without a copy, so a
 build's peak is its result plus the sorted bars. The rolling loop runs on every CPU the process
-may use, the symbols split into runs of about equal rows: the same values, bit for bit.
+may use (within a container's CPU limit), the symbols split into runs of about equal rows: the
+same values, bit for bit.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -58,11 +61,19 @@ def _columns(names, block: np.ndarray) -> list[pl.Series]:
     return [pl.Series(name, row, nan_to_null=True) for name, row in zip(names, block, strict=True)]
 
 
-def _cpus() -> int:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+CPU_QUOTA = Path("/sys/fs/cgroup/cpu.max")
+"""cgroup v2's CPU limit (``<quota> <period>`` or ``max <period>``): a container's share."""
+
+
+def _cpus(quota_file: Path = CPU_QUOTA) -> int:
+    """The CPUs this process may run on, within its container's CPU limit."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux
+    cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
+    try:
+        quota, period = quota_file.read_text().split()
+        return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 file, or no limit ("max")
+        return cpus
 
 
 def _rolling(h, lo, c, v, offsets, windows, block, threads: int) -> None:

@@ -186,3 +186,17 @@ def test_the_build_split_across_threads_equals_one_pass(
     monkeypatch.setattr(alpha158, "_cpus", lambda: threads)
     assert_frame_equal(build_alpha158(ragged, CONFIG), single, check_exact=True)
     assert_frame_equal(build_alpha158(bars, CONFIG), factors, check_exact=True)
+
+
+def test_threads_follow_the_containers_cpu_limit(tmp_path):
+    """cgroup v2's ``cpu.max``: a 2-CPU pod on a larger node runs two threads, not one per CPU."""
+    from quant_engine.features.alpha158 import _cpus
+
+    limit = tmp_path / "cpu.max"
+    unlimited = _cpus(tmp_path / "absent")
+    limit.write_text("max 100000\n")
+    assert _cpus(limit) == unlimited
+    limit.write_text("150000 100000\n")  # 1.5 CPUs: two threads share them
+    assert _cpus(limit) == min(2, unlimited)
+    limit.write_text("50000 100000\n")
+    assert _cpus(limit) == 1

@@ -10,7 +10,7 @@ import polars as pl
 
 from quant_engine.features.labels import LABEL
 from quant_engine.models.base import AlphaModel
-from quant_engine.models.panel import Panel, is_sorted_by_key
+from quant_engine.models.panel import Panel
 from quant_engine.models.walk_forward import WalkForwardConfig, run_walk_forward
 
 
@@ -69,9 +69,7 @@ def shifted_label_probe(
     (the features of ``frame``, sorted by symbol and timestamp) saves assembling them again.
     """
     if panel is None:
-        if not is_sorted_by_key(frame):
-            frame = frame.sort("symbol", "timestamp")
-        panel = Panel.from_frame(frame, features)
+        frame, panel = Panel.sorted_from_frame(frame, features)
     shifted = frame.with_columns(pl.col(LABEL).shift(-1).over("symbol"))
     if true_daily is None:
         true_daily = run_walk_forward(

@@ -40,6 +40,20 @@ class Panel:
         """Build from a frame sorted by (symbol, timestamp)."""
         if not is_sorted_by_key(frame):
             raise ValueError("the feature frame must be sorted by symbol, then timestamp")
+        return cls._of(frame, names)
+
+    @classmethod
+    def sorted_from_frame(
+        cls, frame: pl.DataFrame, names: Sequence[str]
+    ) -> tuple[pl.DataFrame, Panel]:
+        """``frame`` sorted by (symbol, timestamp) and its panel; sorting copies every column,
+        so a sorted frame is kept as it is."""
+        if not is_sorted_by_key(frame):
+            frame = frame.sort("symbol", "timestamp")
+        return frame, cls._of(frame, names)
+
+    @classmethod
+    def _of(cls, frame: pl.DataFrame, names: Sequence[str]) -> Panel:
         return cls(
             # Cast column by column, so the panel never holds a float64 copy of the features.
             features=frame.select(pl.col(names).cast(pl.Float32)).to_numpy(),

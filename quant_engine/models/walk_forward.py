@@ -144,9 +144,7 @@ def run_walk_forward(
     """
     cfg = config or WalkForwardConfig()
     if panel is None:
-        if not is_sorted_by_key(frame):  # sorting copies every column: only when needed
-            frame = frame.sort("symbol", "timestamp")
-        panel = Panel.from_frame(frame, features)
+        frame, panel = Panel.sorted_from_frame(frame, features)
     elif panel.features.shape[0] != frame.height or not is_sorted_by_key(frame):
         raise ValueError("a given panel needs the frame's rows, sorted by symbol, timestamp")
     dates = frame["timestamp"].unique().sort().to_list()

@@ -28,7 +28,7 @@ from quant_engine.evaluation.sharpe import deflated_sharpe_ratio
 from quant_engine.features import LABEL, LABEL_HORIZON, feature_names
 from quant_engine.models.base import AlphaModel
 from quant_engine.models.importance import feature_importance
-from quant_engine.models.panel import Panel, is_sorted_by_key
+from quant_engine.models.panel import Panel
 from quant_engine.models.walk_forward import (
     FoldResult,
     WalkForwardConfig,
@@ -104,9 +104,7 @@ def training_panel(features: pl.DataFrame | DayFrameStore) -> tuple[pl.DataFrame
             raise ValueError(f"{features.root}: no feature days stored")
         names = feature_names(pl.DataFrame(schema=parts[0].collect_schema()))
         return Panel.read(parts, names)
-    if not is_sorted_by_key(features):
-        features = features.sort("symbol", "timestamp")
-    return features, Panel.from_frame(features, feature_names(features))
+    return Panel.sorted_from_frame(features, feature_names(features))
 
 
 def _importance(result: WalkForwardResult, features: pl.DataFrame, names: list[str]):

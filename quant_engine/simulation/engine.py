@@ -33,11 +33,11 @@ into the book over the next bars (``simulation.execution``).
 
 A weight strategy whose signals are known from the panel up front
 (:class:`~quant_engine.simulation.strategies.PanelSignals`: ``SmaCrossover``, ``Momentum``),
-run on a :class:`BarPanel` with linear costs, full capital and no weight limits, execution or
-cycle record, has its bar loop compiled (:func:`kernels.bar_loop_kernel`): the same steps in
-the same order, the same tables to the last bit (tested), except that a cancel token is
-checked and the trade log written every ``progress_interval`` bars instead of every bar. Every
-other run takes the Python loop.
+run on a :class:`BarPanel` with linear costs, no volume cap, full capital and no execution or
+cycle record, has its bar loop compiled (:func:`kernels.bar_loop_kernel`, risk limits
+included): the same steps in the same order, the same tables to the last bit (tested), except
+that a cancel token is checked and the trade log written every ``progress_interval`` bars
+instead of every bar. Every other run takes the Python loop.
 """
 
 from __future__ import annotations

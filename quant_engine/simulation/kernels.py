@@ -427,6 +427,37 @@ def _execute_kernel(
     return traded / equity, paid / equity
 
 
+@numba.njit(cache=True, inline="always")
+def _fill_pending(
+    weights,
+    active,
+    flat,
+    prices,
+    i,
+    book,
+    mark,
+    state,
+    flags,
+    counts,
+    fills,
+    fill_ints,
+    rules,
+    lots,
+):  # pragma: no cover - compiled
+    """Fill the pending decision ``flags[1]`` (a row of ``weights``, or -2: the drawdown
+    stop's liquidation to ``flat``) at ``prices`` of bar ``i``, noting the first active fill
+    bar in ``flags[3]``; returns (turnover, cost) as :func:`_execute_kernel` does."""
+    p = flags[1]
+    if flags[3] < 0 and p >= 0 and active[p]:
+        flags[3] = i
+    w = weights[p] if p >= 0 else flat
+    filled = _execute_kernel(
+        w, prices, i, flags[2], p < 0, book, mark, state, counts, fills, fill_ints, rules, lots
+    )
+    flags[1] = -1
+    return filled
+
+
 @numba.njit(cache=True)
 def bar_loop_kernel(
     open_,
@@ -487,14 +518,10 @@ def bar_loop_kernel(
         turnover = 0.0
         paid = 0.0
         if flags[1] != -1 and not same_close:
-            p = flags[1]
-            if flags[3] < 0 and p >= 0 and active[p]:
-                flags[3] = i
-            w = weights[p] if p >= 0 else flat
-            turnover, paid = _execute_kernel(
-                w, o, i, flags[2], p < 0, book, mark, state, counts, fills, fill_ints, rules, lots
-            )
-            flags[1] = -1
+            turnover, paid = _fill_pending(
+                weights, active, flat, o, i, book, mark, state, flags, counts, fills, fill_ints,
+                rules, lots,
+            )  # fmt: skip
         update_marks(mark, c)
         if flags[0] == 0 and decision[i] >= 0:
             d = decision[i]
@@ -512,28 +539,12 @@ def bar_loop_kernel(
         if same_close:
             at_fill = equity_close
             if flags[1] != -1:
-                p = flags[1]
-                if flags[3] < 0 and p >= 0 and active[p]:
-                    flags[3] = i
-                w = weights[p] if p >= 0 else flat
-                filled = _execute_kernel(
-                    w,
-                    c,
-                    i,
-                    flags[2],
-                    p < 0,
-                    book,
-                    mark,
-                    state,
-                    counts,
-                    fills,
-                    fill_ints,
-                    rules,
-                    lots,
-                )
+                filled = _fill_pending(
+                    weights, active, flat, c, i, book, mark, state, flags, counts, fills,
+                    fill_ints, rules, lots,
+                )  # fmt: skip
                 turnover += filled[0]
                 paid += filled[1]
-                flags[1] = -1
                 if not (exact and _stale_kernel(shares, c)):
                     equity_close = state[0] + book_value(shares, mark)
         if equity_close > state[2]:

@@ -136,7 +136,7 @@ class SmaCrossover:
         """:class:`PanelSignals`: the held state, eligible once a symbol has ``slow`` bars, a
         signal from the first bar at which any symbol has."""
         scores = self.scores(panel)
-        eligible = scores == scores
+        eligible = np.isfinite(scores)
         return scores, eligible, eligible.any(axis=1)
 
     def start(self, symbols: list[str]) -> None:

@@ -68,8 +68,8 @@ def _stored_states(
     if any(found is None for found in loaded.values()):
         return None, "no backtest state stored in this format yet"
     states = {mode: state for mode, (state, _) in loaded.items()}
-    stored = {json.dumps(found, sort_keys=True) for _, found in loaded.values()}
-    if len(stored) > 1 or len({state.last_date for state in states.values()}) > 1:
+    distinct = {json.dumps(found, sort_keys=True) for _, found in loaded.values()}
+    if len(distinct) > 1 or len({state.last_date for state in states.values()}) > 1:
         return None, "the stored states were not stored by one run"
     stored = loaded[MODES[0]][1]
     if stored["built_from"] != built_from:
